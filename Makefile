@@ -1,0 +1,47 @@
+# Two commands: `make run` serves the demo, `make test` runs lint and the whole suite.
+# Both create the virtualenv on first use and refresh it when pyproject.toml changes.
+
+SHELL := /bin/bash
+VENV ?= .venv
+# The newest supported interpreter on PATH (or under pyenv), unless PYTHON is given.
+PYTHON ?= $(shell for v in 3.12 3.13 3.11; do \
+	for c in python$$v $$HOME/.pyenv/versions/$$v*/bin/python$$v; do \
+	$$c -c '' 2>/dev/null && { echo $$c; exit 0; }; done; done; echo python3)
+# Extra pip requirement, e.g. DJANGO='Django>=5.2,<6' for the LTS leg of CI.
+DJANGO ?=
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1:8000
+
+.PHONY: run test lint pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[embedded]' $(DJANGO)
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[embedded,test]' $(DJANGO)
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py runserver $(HOST)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy realtime
+
+pytest: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint pytest
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

@@ -1,0 +1,94 @@
+"""Settings: one dict, ``settings.REALTIME``, merged over documented defaults.
+
+Read through :func:`get_config`, cached, and cleared on Django's ``setting_changed`` so
+``override_settings(REALTIME=...)`` works in tests. Unknown keys and wrong types raise
+:class:`~django.core.exceptions.ImproperlyConfigured` with the key named.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+#: Datastar's browser runtime, pinned to a 1.0.x release.
+DEFAULT_DATASTAR_URL = (
+    "https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.1/bundles/datastar.js"
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective settings. Each field is a key of ``settings.REALTIME``."""
+
+    #: Dotted path of the relay backend class.
+    BACKEND: str = "realtime.relay.postgres.PostgresBackend"
+    #: The database alias whose connection ``publish`` runs on and the listener copies.
+    DATABASE: str = "default"
+    #: The one PostgreSQL NOTIFY channel that carries every topic of the project.
+    CHANNEL: str = "realtime"
+    #: Seconds between SSE comment lines that keep idle streams alive through proxies.
+    HEARTBEAT: float = 15.0
+    #: Seconds a client may leave an event unread before its stream is closed.
+    STALL_TIMEOUT: float = 30.0
+    #: First and longest delay, in seconds, between the listener's reconnection attempts.
+    RECONNECT_DELAY: float = 0.1
+    RECONNECT_MAX_DELAY: float = 5.0
+    #: Browser runtime: the URL ``{% datastar_script %}`` loads, and its SRI hash (or None).
+    DATASTAR_URL: str = DEFAULT_DATASTAR_URL
+    DATASTAR_INTEGRITY: str | None = None
+    #: The Datastar signal that carries a tab's private id (must not start with "_").
+    TAB_SIGNAL: str = "tab"
+    #: Response compression for streams: "auto" (follow the compression middleware) or "off".
+    STREAM_COMPRESSION: str = "auto"
+
+
+_NUMBER_KEYS = {"HEARTBEAT", "STALL_TIMEOUT", "RECONNECT_DELAY", "RECONNECT_MAX_DELAY"}
+_SIGNAL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+
+def _validate(values: dict[str, Any]) -> None:
+    for key in _NUMBER_KEYS:
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ImproperlyConfigured(
+                f"REALTIME[{key!r}] must be a non-negative number of seconds."
+            )
+    for key in ("BACKEND", "DATABASE", "CHANNEL", "DATASTAR_URL", "TAB_SIGNAL"):
+        if not isinstance(values[key], str) or not values[key]:
+            raise ImproperlyConfigured(f"REALTIME[{key!r}] must be a non-empty string.")
+    if not _SIGNAL_NAME.match(values["TAB_SIGNAL"]):
+        raise ImproperlyConfigured(
+            "REALTIME['TAB_SIGNAL'] must be letters and digits, not starting with '_'."
+        )
+    if len(values["CHANNEL"].encode()) > 63:
+        raise ImproperlyConfigured("REALTIME['CHANNEL'] must fit PostgreSQL's 63-byte identifiers.")
+    if values["STREAM_COMPRESSION"] not in ("auto", "off"):
+        raise ImproperlyConfigured("REALTIME['STREAM_COMPRESSION'] must be 'auto' or 'off'.")
+
+
+@cache
+def get_config() -> Config:
+    """Return the effective settings, validated once and cached."""
+    user = getattr(settings, "REALTIME", {})
+    if not isinstance(user, dict):
+        raise ImproperlyConfigured("settings.REALTIME must be a dict.")
+    known = {f.name for f in fields(Config)}
+    unknown = sorted(set(user) - known)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"Unknown key(s) in settings.REALTIME: {', '.join(unknown)}. Known: {', '.join(sorted(known))}."
+        )
+    values = {f.name: getattr(Config, f.name) for f in fields(Config)} | user
+    _validate(values)
+    return Config(**values)
+
+
+def reload_config(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver: forget the cached settings when ``REALTIME`` changes."""
+    if setting == "REALTIME":
+        get_config.cache_clear()

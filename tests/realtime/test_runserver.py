@@ -1,0 +1,86 @@
+"""``manage.py runserver`` serves ASGI with uvicorn: streams stream, and Ctrl-C never hangs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port, server_env, stop_process, wait_for_port
+
+pytestmark = pytest.mark.slow
+
+
+def first_event_while_open(port: int) -> tuple[float, httpx.Response, httpx.Client]:
+    """Open the test stream; return the time to its first event, with the response still open."""
+    client = httpx.Client(timeout=5)
+    started = time.monotonic()
+    request = client.build_request("GET", f"http://127.0.0.1:{port}/test/ticks/")
+    response = client.send(request, stream=True)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    for line in response.iter_lines():
+        if line.startswith("data:"):
+            return time.monotonic() - started, response, client
+    raise AssertionError("the stream ended before its first event")
+
+
+def stop_with_sigint(process: subprocess.Popen[bytes]) -> float:
+    """Send Ctrl-C to the server's process group (as a terminal does); return the time to exit."""
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=10)
+    return time.monotonic() - started
+
+
+def test_streams_incrementally_and_stops_on_sigint_with_reloader(
+    runserver: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = runserver
+    elapsed, response, client = first_event_while_open(port)
+    assert elapsed < 2.0
+    assert not response.is_closed
+
+    assert stop_with_sigint(process) < 5.0
+    response.close()
+    client.close()
+
+
+def test_stops_on_sigint_without_reloader() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "runserver",
+            f"127.0.0.1:{port}",
+            "--noreload",
+            "--skip-checks",
+        ],
+        cwd=ROOT,
+        env=server_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, process=process)
+        elapsed, response, client = first_event_while_open(port)
+        assert elapsed < 2.0
+        assert stop_with_sigint(process) < 5.0
+        response.close()
+        client.close()
+    finally:
+        stop_process(process)
+
+
+def test_banner_names_uvicorn(runserver: tuple[subprocess.Popen[bytes], int]) -> None:
+    process, _port = runserver
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=10)
+    assert b"Starting ASGI development server (uvicorn)" in output
