@@ -1,0 +1,233 @@
+"""In-process fan-out from topics to subscriptions, with coalescing and resync.
+
+Contract:
+
+- One :class:`Hub` per event loop (in a server process: one), created on first use by
+  :func:`get_hub`. It knows nothing of PostgreSQL or HTTP: a backend feeds it messages.
+- A :class:`Subscription` is *changed* or not: however many notifications arrive while its stream
+  is busy, the stream sees one change and renders once more (latest state wins). State is bounded:
+  a flag, a version number and at most ``MAX_NOTICES`` private notices (oldest dropped first).
+- Every dispatch bumps :attr:`Hub.version`. A stream woken at version *v* needs a render that
+  started at *v* or later; shared renders use that to decide whether they are fresh enough.
+- :meth:`Hub.resync` marks every subscription changed (used after the listener lost messages).
+- :meth:`Hub.close` ends every subscription (server shutdown); later subscriptions start closed.
+
+Threading: all methods run on the hub's event loop. Other threads use
+``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from realtime.relay.topics import decode, validate_topic
+from realtime.stats import counters
+
+if TYPE_CHECKING:
+    from realtime.relay.base import Backend
+
+logger = logging.getLogger("realtime")
+
+#: Private notices kept per subscription while its stream is busy; older ones are dropped.
+MAX_NOTICES = 16
+
+
+class Subscription:
+    """One stream's interest in some topics; woken by the hub, consumed by the stream."""
+
+    __slots__ = ("_event", "changed", "closed", "notice_topics", "notices", "topics", "version")
+
+    def __init__(self, topics: frozenset[str], notice_topics: frozenset[str], version: int) -> None:
+        self.topics = topics
+        self.notice_topics = notice_topics
+        self.changed = False
+        self.closed = False
+        self.version = version
+        self.notices: deque[tuple[str, Any]] = deque(maxlen=MAX_NOTICES)
+        self._event = asyncio.Event()
+
+    def mark_changed(self, version: int) -> None:
+        self.changed = True
+        self.version = version
+        self._event.set()
+
+    def add_notice(self, topic: str, payload: Any) -> None:
+        self.notices.append((topic, payload))
+        self._event.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._event.set()
+
+    async def wait(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Wait until changed, noticed or closed; ``False`` when ``timeout`` passed first."""
+        if not self._event.is_set():
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
+            except TimeoutError:
+                return False
+        return True
+
+    def consume(self) -> tuple[bool, int, list[tuple[str, Any]]]:
+        """Take what happened since the last call: (changed, version, notices)."""
+        changed, self.changed = self.changed, False
+        notices = list(self.notices)
+        self.notices.clear()
+        self._event.clear()
+        return changed, self.version, notices
+
+
+class Hub:
+    """Routes messages to subscriptions by exact topic or ``prefix.*`` pattern."""
+
+    def __init__(self, backend: Backend, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.backend = backend
+        self.loop = loop
+        self.version = 0
+        self.closed = False
+        self._exact: dict[str, set[Subscription]] = {}
+        self._prefix: dict[str, set[Subscription]] = {}
+        self._started: asyncio.Task[None] | None = None
+
+    @property
+    def subscription_count(self) -> int:
+        return len({s for subs in (*self._exact.values(), *self._prefix.values()) for s in subs})
+
+    def topic_counts(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for topic, subs in self._exact.items():
+            counts[topic] += len(subs)
+        for prefix, subs in self._prefix.items():
+            counts[prefix + "*"] += len(subs)
+        return counts
+
+    @asynccontextmanager
+    async def subscribe(
+        self, topics: Iterable[str], notice_topics: Iterable[str] = ()
+    ) -> AsyncIterator[Subscription]:
+        """Watch ``topics`` (state changes) and ``notice_topics`` (private payloads) until exit.
+
+        The listener is running before this returns, so nothing committed after the caller's
+        first read can be missed.
+        """
+        state = frozenset(validate_topic(t, pattern=True) for t in topics)
+        notices = frozenset(validate_topic(t) for t in notice_topics)
+        subscription = Subscription(state, notices, self.version)
+        if self.closed:
+            subscription.close()
+        else:
+            for topic in state | notices:
+                table, key = (
+                    (self._prefix, topic[:-1]) if topic.endswith(".*") else (self._exact, topic)
+                )
+                table.setdefault(key, set()).add(subscription)
+            await self.ensure_started()
+        try:
+            yield subscription
+        finally:
+            self._remove(subscription)
+
+    def _remove(self, subscription: Subscription) -> None:
+        for topic in subscription.topics | subscription.notice_topics:
+            table, key = (
+                (self._prefix, topic[:-1]) if topic.endswith(".*") else (self._exact, topic)
+            )
+            subs = table.get(key)
+            if subs is not None:
+                subs.discard(subscription)
+                if not subs:
+                    del table[key]
+
+    async def ensure_started(self) -> None:
+        """Start the backend's listener once, lazily, and wait until it listens."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self.backend.start(self))
+        await asyncio.shield(self._started)
+
+    def dispatch_message(self, message: str) -> None:
+        """Handle one raw NOTIFY message (``topic`` or ``topic <json>``)."""
+        try:
+            topic, payload = decode(message)
+        except ValueError:
+            logger.warning("realtime: ignoring a malformed notification %r", message[:200])
+            return
+        self.dispatch(topic, payload)
+
+    def dispatch(self, topic: str, payload: Any = None) -> None:
+        """Wake every subscription watching ``topic``."""
+        counters.notifications_received += 1
+        counters.last_notification_at = time.monotonic()
+        self.version += 1
+        for subscription in self._matching(topic):
+            if topic in subscription.notice_topics:
+                if payload is not None:
+                    subscription.add_notice(topic, payload)
+            else:
+                subscription.mark_changed(self.version)
+
+    def _matching(self, topic: str) -> set[Subscription]:
+        found = set(self._exact.get(topic, ()))
+        if self._prefix:
+            parts = topic.split(".")
+            for i in range(1, len(parts)):
+                found.update(self._prefix.get(".".join(parts[:i]) + ".", ()))
+        return found
+
+    def resync(self) -> None:
+        """Mark every subscription changed: notifications may have been lost."""
+        counters.resyncs += 1
+        self.version += 1
+        for subs in (*self._exact.values(), *self._prefix.values()):
+            for subscription in subs:
+                if subscription.topics:
+                    subscription.mark_changed(self.version)
+
+    def close(self) -> None:
+        """End every subscription, now and to come (server shutdown)."""
+        self.closed = True
+        for subs in (*self._exact.values(), *self._prefix.values()):
+            for subscription in subs:
+                subscription.close()
+
+    async def aclose(self) -> None:
+        """Close every subscription and stop the backend's listener."""
+        self.close()
+        await self.backend.stop()
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop, created (with the configured backend) on first use."""
+    from realtime.relay.base import load_backend
+
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = Hub(load_backend(), loop)
+        from realtime.lifecycle import install_shutdown_hook
+
+        install_shutdown_hook(loop)
+    return hub
+
+
+def all_hubs() -> list[Hub]:
+    """Every live hub of this process (one per event loop that has streamed)."""
+    return list(_hubs.values())
+
+
+def subscriptions_by_topic() -> dict[str, int]:
+    """How many subscriptions watch each topic, over every hub of the process."""
+    total: Counter[str] = Counter()
+    for hub in all_hubs():
+        total.update(hub.topic_counts())
+    return dict(total)

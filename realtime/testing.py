@@ -1,0 +1,279 @@
+"""Helpers for testing live pages: parse SSE, serve the app for real, read streams, capture publishes.
+
+- :func:`parse_sse` turns bytes into :class:`SSEEvent` values.
+- :class:`LiveServer` serves Django's ASGI application with uvicorn on a free loopback port, in a
+  background thread (use with ``transactional_db``: the server only sees committed data, and NOTIFY
+  is delivered at commit).
+- :func:`open_stream` opens a stream and reads its events (blocking, with timeouts).
+- :func:`capture_publishes` records what ``publish`` sends in the current thread.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from realtime.typing import ASGIApp
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One Server-Sent Event: its type, ``data:`` lines and id."""
+
+    event: str = "message"
+    data_lines: tuple[str, ...] = ()
+    id: str | None = None
+
+    @property
+    def data(self) -> str:
+        """The data lines joined with newlines, as a browser's ``EventSource`` gives them."""
+        return "\n".join(self.data_lines)
+
+    def _field(self, name: str) -> str:
+        prefix = name + " "
+        return "\n".join(line[len(prefix) :] for line in self.data_lines if line.startswith(prefix))
+
+    @property
+    def elements(self) -> str:
+        """The HTML of a ``datastar-patch-elements`` event."""
+        return self._field("elements")
+
+    @property
+    def selector(self) -> str | None:
+        """The selector of a ``datastar-patch-elements`` event, if any."""
+        return self._field("selector") or None
+
+    @property
+    def signals(self) -> dict[str, Any]:
+        """The signals of a ``datastar-patch-signals`` event."""
+        raw = self._field("signals")
+        return dict(json.loads(raw)) if raw else {}
+
+
+def parse_sse(data: bytes | str) -> list[SSEEvent]:
+    """Parse complete SSE events (comments and a trailing partial event are ignored)."""
+    text = data.decode() if isinstance(data, bytes) else data
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    events = []
+    for block in text.split("\n\n")[:-1]:
+        event, lines, event_id = "message", [], None
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "data":
+                lines.append(value)
+            elif name == "id":
+                event_id = value
+        if lines or event != "message":
+            events.append(SSEEvent(event, tuple(lines), event_id))
+    return events
+
+
+class LiveServer:
+    """Serve an ASGI app (default: Django's) with uvicorn on ``127.0.0.1`` in a thread.
+
+    ``with LiveServer() as server: ... server.url ...``. Stopping ends open streams.
+    """
+
+    def __init__(self, app: ASGIApp | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.host = host
+        self.port = port or _free_port(host)
+        self._thread: threading.Thread | None = None
+        self._server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        import uvicorn
+        from django.core.asgi import get_asgi_application
+
+        app = self.app or get_asgi_application()
+        config = uvicorn.Config(
+            app,
+            host=self.host,
+            port=self.port,
+            lifespan="off",
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, name="realtime-live-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from realtime.lifecycle import close_all_streams
+
+        close_all_streams()
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EventStream:
+    """An open SSE response read on a background thread; events arrive in :attr:`events`."""
+
+    response: http.client.HTTPResponse
+    connection: http.client.HTTPConnection
+    status: int
+    headers: dict[str, str]
+    events: queue.Queue[SSEEvent] = field(default_factory=queue.Queue)
+    raw: bytearray = field(default_factory=bytearray)
+    _closed: threading.Event = field(default_factory=threading.Event)
+
+    def _read(self) -> None:
+        buffer = b""
+        try:
+            while not self._closed.is_set():
+                chunk = self.response.read1(65536)
+                if not chunk:
+                    break
+                self.raw.extend(chunk)
+                buffer += chunk
+                *complete, buffer = buffer.split(b"\n\n")
+                for block in complete:
+                    for event in parse_sse(block + b"\n\n"):
+                        self.events.put(event)
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+        finally:
+            self._closed.set()
+
+    @property
+    def ended(self) -> bool:
+        """Whether the server ended the response (or it was closed)."""
+        return self._closed.is_set()
+
+    def next_event(
+        self, predicate: Callable[[SSEEvent], bool] | None = None, timeout: float = 5.0
+    ) -> SSEEvent:
+        """The next event (matching ``predicate``), waiting at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching event within {timeout}s")
+            try:
+                event = self.events.get(timeout=min(remaining, 0.05))
+            except queue.Empty:
+                if self.ended and self.events.empty():
+                    raise EOFError("the stream ended") from None
+                continue
+            if predicate is None or predicate(event):
+                return event
+
+    def drain(self) -> list[SSEEvent]:
+        """Every event received and not yet taken."""
+        taken = []
+        while True:
+            try:
+                taken.append(self.events.get_nowait())
+            except queue.Empty:
+                return taken
+
+    def close(self) -> None:
+        """Close the connection (the server sees the client go away)."""
+        self._closed.set()
+        try:
+            if self.connection.sock is not None:
+                self.connection.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.connection.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_stream(
+    url: str,
+    *,
+    signals: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    cookies: dict[str, str] | None = None,
+    timeout: float = 5.0,
+) -> EventStream:
+    """GET ``url`` as Datastar does (signals in ``?datastar=``) and read its events in a thread."""
+    from urllib.parse import urlencode
+
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    query = parts.query
+    if signals is not None:
+        query = "&".join(filter(None, [query, urlencode({"datastar": json.dumps(signals)})]))
+    if query:
+        path += "?" + query
+    request_headers = {"Accept": "text/event-stream", "Datastar-Request": "true", **(headers or {})}
+    if cookies:
+        request_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    connection = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout
+    )
+    connection.request("GET", path, headers=request_headers)
+    response = connection.getresponse()
+    if connection.sock is not None:
+        connection.sock.settimeout(None)
+    stream = EventStream(
+        response, connection, response.status, {k.lower(): v for k, v in response.getheaders()}
+    )
+    threading.Thread(target=stream._read, name="realtime-test-stream", daemon=True).start()
+    return stream
+
+
+@contextmanager
+def capture_publishes() -> Iterator[list[tuple[str, Any]]]:
+    """Record ``(topic, payload)`` for every ``publish`` in this block, as it is called.
+
+    Publishes still go through (streams still see them at commit). Only calls made on this thread
+    are recorded.
+    """
+    from realtime.relay.publish import observers
+
+    captured: list[tuple[str, Any]] = []
+    owner = threading.get_ident()
+
+    def record(topic: str, payload: Any) -> None:
+        if threading.get_ident() == owner:
+            captured.append((topic, payload))
+
+    observers.append(record)
+    try:
+        yield captured
+    finally:
+        observers.remove(record)
+
+
+__all__ = ["EventStream", "LiveServer", "SSEEvent", "capture_publishes", "open_stream", "parse_sse"]
