@@ -33,7 +33,18 @@ _EXPORTS = {
     "stats": "realtime.stats",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CommandError",
+    "CommandView",
+    "InvalidTopic",
+    "PayloadTooLarge",
+    "StreamView",
+    "apublish",
+    "broadcast",
+    "command",
+    "publish",
+    "stats",
+]
 
 
 def __getattr__(name: str) -> Any:

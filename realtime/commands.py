@@ -31,6 +31,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMix
 from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http.response import HttpResponseBase
 from django.views import View
 
 from realtime.conf import get_config
@@ -228,7 +229,7 @@ def command(
     login_required: bool = False,
     permission_required: str | tuple[str, ...] | None = None,
     detached: bool = False,
-) -> Callable[[Callable[..., None]], Callable[..., HttpResponse]]:
+) -> Callable[[Callable[..., None]], Callable[..., HttpResponseBase]]:
     """Turn ``handler(request, form, **url_kwargs)`` into a command view (see :class:`CommandView`).
 
     ``login_required`` answers 403 to anonymous users (commands are not pages to redirect from);
@@ -237,7 +238,7 @@ def command(
     if permission_required is not None and not permission_required:
         raise ImproperlyConfigured("permission_required must name at least one permission.")
 
-    def decorate(handler: Callable[..., None]) -> Callable[..., HttpResponse]:
+    def decorate(handler: Callable[..., None]) -> Callable[..., HttpResponseBase]:
         bases: list[type] = []
         attrs: dict[str, Any] = {
             "form_class": form_class,
@@ -255,7 +256,7 @@ def command(
             attrs["permission_required"] = permission_required
             attrs["raise_exception"] = True
         view_class: type[CommandView] = type(handler.__name__, (*bases, CommandView), attrs)
-        view: Callable[..., HttpResponse] = view_class.as_view()
+        view: Callable[..., HttpResponseBase] = view_class.as_view()
         return view
 
     return decorate

@@ -164,7 +164,8 @@ class EventStream:
                 for block in complete:
                     for event in parse_sse(block + b"\n\n"):
                         self.events.put(event)
-        except (OSError, ValueError, http.client.HTTPException):
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            # The connection was closed under the reader (close(), or the server went away).
             pass
         finally:
             self._closed.set()
@@ -253,6 +254,64 @@ def open_stream(
     return stream
 
 
+@dataclass(frozen=True)
+class CommandResponse:
+    """What a command answered."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+#: A well-formed CSRF secret used by :func:`post_command` (cookie and header must match).
+TEST_CSRF_TOKEN = "realtimetestingcsrftoken00000000"
+
+
+def post_command(
+    url: str,
+    data: dict[str, Any] | None = None,
+    *,
+    form: bool = False,
+    cookies: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    csrf: bool = True,
+    timeout: float = 10.0,
+) -> CommandResponse:
+    """POST a command as Datastar does (JSON signals; ``form=True`` for form data), with a valid
+    CSRF cookie and header unless ``csrf=False``."""
+    from urllib.parse import urlencode
+
+    parts = urlsplit(url)
+    jar = dict(cookies or {})
+    request_headers = {"Datastar-Request": "true", **(headers or {})}
+    if csrf:
+        jar.setdefault("csrftoken", TEST_CSRF_TOKEN)
+        request_headers.setdefault("X-CSRFToken", jar["csrftoken"])
+    if jar:
+        request_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
+    if form:
+        body = urlencode(data or {}, doseq=True).encode()
+        request_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    else:
+        body = json.dumps(data or {}).encode()
+        request_headers.setdefault("Content-Type", "application/json")
+    connection = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout
+    )
+    try:
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("POST", path, body=body, headers=request_headers)
+        response = connection.getresponse()
+        return CommandResponse(
+            response.status, response.read(), {k.lower(): v for k, v in response.getheaders()}
+        )
+    finally:
+        connection.close()
+
+
 @contextmanager
 def capture_publishes() -> Iterator[list[tuple[str, Any]]]:
     """Record ``(topic, payload)`` for every ``publish`` in this block, as it is called.
@@ -276,4 +335,13 @@ def capture_publishes() -> Iterator[list[tuple[str, Any]]]:
         observers.remove(record)
 
 
-__all__ = ["EventStream", "LiveServer", "SSEEvent", "capture_publishes", "open_stream", "parse_sse"]
+__all__ = [
+    "CommandResponse",
+    "EventStream",
+    "LiveServer",
+    "SSEEvent",
+    "capture_publishes",
+    "open_stream",
+    "parse_sse",
+    "post_command",
+]

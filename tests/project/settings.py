@@ -1,5 +1,8 @@
-"""Settings for servers the tests start: the demo's, plus a few test-only URLs."""
+"""Settings for the test suite and the servers it starts: the demo's, plus test-only URLs."""
 
 from config.settings import *  # noqa: F403
+from config.settings import TEMPLATES
 
 ROOT_URLCONF = "tests.project.urls"
+TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], BASE_DIR / "tests" / "project" / "templates"]  # noqa: F405
+REALTIME = {**REALTIME, "HEARTBEAT": 1.0}  # noqa: F405

@@ -1,9 +1,22 @@
-"""Test-only views."""
+"""Test-only views: a bare SSE stream, and a tiny live page on ``auth.Group`` rows."""
+
+from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
+from django import forms
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.models import Group
 from django.http import HttpRequest, StreamingHttpResponse
+
+from realtime import CommandError, CommandView, StreamView, command, publish
+
+#: Renders performed by GroupsStream, per thread-safe count (the shared-render test reads it).
+render_count = 0
+_count_lock = threading.Lock()
 
 
 async def ticks(request: HttpRequest) -> StreamingHttpResponse:
@@ -17,3 +30,56 @@ async def ticks(request: HttpRequest) -> StreamingHttpResponse:
             await asyncio.sleep(0.1)
 
     return StreamingHttpResponse(events(), content_type="text/event-stream")
+
+
+class GroupsStream(StreamView):
+    """Every group's name, live."""
+
+    topics = ["groups"]
+    template_name = "test_project/groups.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        global render_count
+        with _count_lock:
+            render_count += 1
+        return super().get_context_data(groups=list(Group.objects.order_by("name")), **kwargs)
+
+
+class PrivateGroupsStream(LoginRequiredMixin, GroupsStream):
+    """The same, for logged-in users only."""
+
+    raise_exception = True
+
+
+class ClockStream(GroupsStream):
+    """The same, re-rendered every 0.2 s."""
+
+    refresh_interval = 0.2
+
+
+class GroupForm(forms.Form):
+    name = forms.CharField(min_length=3, max_length=50)
+
+
+class AddGroup(CommandView):
+    """Create a group; the name "forbidden" breaks a business rule."""
+
+    form_class = GroupForm
+
+    def handle(self, form: forms.Form) -> None:
+        name = form.cleaned_data["name"]
+        Group.objects.create(name=name)  # written first, so a rejection proves the rollback
+        if name == "forbidden":
+            raise CommandError("That name is forbidden.")
+        publish("groups")
+
+
+class AddGroupLater(AddGroup):
+    detached = True
+
+
+@command(GroupForm, login_required=True)
+def add_private_group(request: HttpRequest, form: forms.Form) -> None:
+    """Function-style command for logged-in users."""
+    Group.objects.create(name=form.cleaned_data["name"])
+    publish("groups")
