@@ -101,6 +101,9 @@ class PostgresBackend(Backend):
                 logger.warning(
                     "realtime: listener connection lost (%s); retrying in %.1fs", exc, delay
                 )
+            except Exception:
+                # Never let the listener die: streams would silently stop updating.
+                logger.exception("realtime: listener failed; retrying in %.1fs", delay)
             finally:
                 self.connection = None
             self._first_attempt.set()  # subscribers go on; the resync after reconnect repairs them
