@@ -43,8 +43,10 @@ class Config:
     DATASTAR_INTEGRITY: str | None = None
     #: The Datastar signal that carries a tab's private id (must not start with "_").
     TAB_SIGNAL: str = "tab"
-    #: Response compression for streams: "auto" (follow the compression middleware) or "off".
-    STREAM_COMPRESSION: str = "auto"
+    #: Stream compression: "gzip" (shared-window gzip, almost no memory per stream: see
+    #: realtime.encoding), "middleware" (leave it to a compression middleware: one compressor per
+    #: stream, 200 KB-1 MB each) or "off".
+    STREAM_COMPRESSION: str = "gzip"
 
 
 _NUMBER_KEYS = {"HEARTBEAT", "STALL_TIMEOUT", "RECONNECT_DELAY", "RECONNECT_MAX_DELAY"}
@@ -61,14 +63,16 @@ def _validate(values: dict[str, Any]) -> None:
     for key in ("BACKEND", "DATABASE", "CHANNEL", "DATASTAR_URL", "TAB_SIGNAL"):
         if not isinstance(values[key], str) or not values[key]:
             raise ImproperlyConfigured(f"REALTIME[{key!r}] must be a non-empty string.")
-    if not _SIGNAL_NAME.match(values["TAB_SIGNAL"]):
+    if not _SIGNAL_NAME.fullmatch(values["TAB_SIGNAL"]):
         raise ImproperlyConfigured(
             "REALTIME['TAB_SIGNAL'] must be letters and digits, not starting with '_'."
         )
     if len(values["CHANNEL"].encode()) > 63:
         raise ImproperlyConfigured("REALTIME['CHANNEL'] must fit PostgreSQL's 63-byte identifiers.")
-    if values["STREAM_COMPRESSION"] not in ("auto", "off"):
-        raise ImproperlyConfigured("REALTIME['STREAM_COMPRESSION'] must be 'auto' or 'off'.")
+    if values["STREAM_COMPRESSION"] not in ("gzip", "middleware", "off"):
+        raise ImproperlyConfigured(
+            "REALTIME['STREAM_COMPRESSION'] must be 'gzip', 'middleware' or 'off'."
+        )
 
 
 @cache

@@ -32,9 +32,11 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.views import View
 
 from realtime.conf import get_config
+from realtime.encoding import GzipStream, accepts_gzip, shared_blocks
 from realtime.formats import StreamFormat, choose_format
 from realtime.relay.hub import Hub, Subscription, get_hub
 from realtime.relay.topics import validate_topic
@@ -100,12 +102,18 @@ class StreamView(View):
         topics = [validate_topic(topic, pattern=True) for topic in self.get_topics()]
         notice_topics = [tab_topic(self.tab)] if self.tab else []
         key = self.get_render_key()
+        compression = get_config().STREAM_COMPRESSION
+        gzip = compression == "gzip" and accepts_gzip(request)
         response = StreamingHttpResponse(
-            self._guarded(self._events(topics, notice_topics, key)),
+            self._guarded(self._events(topics, notice_topics, key), gzip=gzip),
             content_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-        if get_config().STREAM_COMPRESSION == "off":
+        if gzip:
+            response.headers["Content-Encoding"] = "gzip"
+            patch_vary_headers(response, ("Accept-Encoding",))
+        elif compression != "middleware":
+            # Tells compression middleware to leave the stream alone (see realtime.encoding).
             response.headers["Content-Encoding"] = "identity"
         return response
 
@@ -185,7 +193,8 @@ class StreamView(View):
 
     async def _events(
         self, topics: list[str], notice_topics: list[str], key: Hashable | None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[tuple[bytes, bool]]:
+        """The stream's pieces, each with whether it is a shared render (see :mod:`encoding`)."""
         hub = get_hub()
         shared = shared_renders(hub)
         config = get_config()
@@ -200,7 +209,7 @@ class StreamView(View):
                 body = await self._render(hub, shared, key, hub.version, subscription)
                 if body is None:
                     return
-                yield body
+                yield body, True
                 heartbeat_at = loop.time() + (config.HEARTBEAT or float("inf"))
                 refresh_at = loop.time() + (self.refresh_interval or float("inf"))
                 while True:
@@ -208,30 +217,31 @@ class StreamView(View):
                     woke = await subscription.wait(None if timeout == float("inf") else timeout)
                     if subscription.closed:
                         return
-                    chunks: list[bytes] = []
+                    chunks: list[tuple[bytes, bool]] = []
                     if woke:
                         changed, version, notices = subscription.consume()
                         for _topic, payload in notices:
-                            chunks.append(await run_sync(partial(self.render_notice, payload)))
+                            notice = await run_sync(partial(self.render_notice, payload))
+                            chunks.append((notice, False))
                         if changed:
                             body = await self._render(hub, shared, key, version, subscription)
                             if body is None:
                                 return
-                            chunks.append(body)
+                            chunks.append((body, True))
                     elif loop.time() >= refresh_at:
                         body = await self._render(hub, shared, key, hub.version, subscription)
                         if body is None:
                             return
-                        chunks.append(body)
+                        chunks.append((body, True))
                     else:
                         counters.heartbeats_sent += 1
-                        chunks.append(HEARTBEAT)
+                        chunks.append((HEARTBEAT, True))
                     now = loop.time()
                     if self.refresh_interval and now >= refresh_at:
                         refresh_at = now + self.refresh_interval
                     heartbeat_at = now + (config.HEARTBEAT or float("inf"))
-                    if chunks:
-                        yield b"".join(chunks)
+                    for chunk in chunks:
+                        yield chunk
         finally:
             counters.open_streams -= 1
             if key is not None:
@@ -267,17 +277,21 @@ class StreamView(View):
                 if subscription.closed:
                     return None
 
-    async def _guarded(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """Count what is sent and close the stream when the client stops reading.
+    async def _guarded(
+        self, pieces: AsyncIterator[tuple[bytes, bool]], *, gzip: bool
+    ) -> AsyncIterator[bytes]:
+        """Encode, count what is sent, and close the stream when the client stops reading.
 
         The stream is suspended at ``yield`` until the server has handed the previous chunk to the
         socket; a timer armed there cancels the response task if that takes ``STALL_TIMEOUT``.
         """
         stall = get_config().STALL_TIMEOUT
+        encoder = GzipStream(shared_blocks(get_hub())) if gzip else None
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
-        async with aclosing(chunks):  # type: ignore[type-var]
-            async for chunk in chunks:
+        async with aclosing(pieces):  # type: ignore[type-var]
+            async for piece, shared in pieces:
+                chunk = encoder.encode(piece, shared=shared) if encoder else piece
                 counters.events_sent += 1
                 counters.bytes_sent += len(chunk)
                 timer = (
@@ -288,6 +302,8 @@ class StreamView(View):
                 finally:
                     if timer is not None:
                         timer.cancel()
+        if encoder is not None:
+            yield encoder.finish()
 
 
 def _disconnect_stalled(task: asyncio.Task[Any]) -> None:
