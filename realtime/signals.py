@@ -38,7 +38,7 @@ def read_signals(request: HttpRequest) -> dict[str, Any]:
 def pop_tab(data: dict[str, Any]) -> str | None:
     """Remove the tab-id signal from ``data`` and return it when it is well formed."""
     value = data.pop(get_config().TAB_SIGNAL, None)
-    if isinstance(value, str) and _TAB_ID.match(value):
+    if isinstance(value, str) and _TAB_ID.fullmatch(value):
         return value
     return None
 

@@ -31,7 +31,7 @@ class PayloadTooLarge(ValueError):
 def validate_topic(topic: str, *, pattern: bool = False) -> str:
     """Return ``topic`` if it is a valid name (or, with ``pattern``, a ``prefix.*``); else raise."""
     regex = _PATTERN if pattern else _TOPIC
-    if not isinstance(topic, str) or len(topic) > 200 or not regex.match(topic):
+    if not isinstance(topic, str) or len(topic) > 200 or not regex.fullmatch(topic):
         kind = "topic pattern" if pattern else "topic"
         raise InvalidTopic(
             f"Invalid {kind} {topic!r}: use dotted segments of letters, digits, '_' and '-'"

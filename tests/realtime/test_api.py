@@ -1,0 +1,108 @@
+"""The public import surface is small, pinned, documented, and costs nothing to import."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+
+import pytest
+
+import realtime
+import realtime.testing
+from tests.conftest import ROOT, server_env
+
+PUBLIC = [
+    "CommandError",
+    "CommandView",
+    "InvalidTopic",
+    "PayloadTooLarge",
+    "StreamView",
+    "apublish",
+    "broadcast",
+    "command",
+    "publish",
+    "stats",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert realtime.__all__ == PUBLIC
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_every_public_name_resolves_and_is_documented(name: str) -> None:
+    value = getattr(realtime, name)
+    assert inspect.getdoc(value), f"realtime.{name} has no docstring"
+    assert name in dir(realtime)
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        realtime.nope  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_star_import_gives_exactly_the_public_names() -> None:
+    namespace: dict[str, object] = {}
+    exec("from realtime import *", namespace)
+    assert sorted(k for k in namespace if not k.startswith("__")) == PUBLIC
+
+
+def test_testing_helpers_are_pinned_and_documented() -> None:
+    assert sorted(realtime.testing.__all__) == [
+        "CommandResponse",
+        "EventStream",
+        "LiveServer",
+        "SSEEvent",
+        "capture_publishes",
+        "open_stream",
+        "parse_sse",
+        "post_command",
+    ]
+    for name in realtime.testing.__all__:
+        assert inspect.getdoc(getattr(realtime.testing, name)), name
+
+
+PROBE = """
+import json, sys, threading
+before = set(sys.modules)
+import realtime
+import realtime.testing
+after = set(sys.modules)
+from django.conf import settings
+print(json.dumps({
+    "new": sorted(after - before),
+    "threads": threading.active_count(),
+    "settings_configured": settings.configured,
+}))
+"""
+
+
+def test_importing_realtime_does_nothing() -> None:
+    env = server_env()
+    env.pop("DJANGO_SETTINGS_MODULE")
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    report = json.loads(result.stdout)
+    new = report["new"]
+    assert report["threads"] == 1
+    assert report["settings_configured"] is False  # no setting was read
+    for module in (
+        "django.contrib.auth.models",
+        "django.db.models",
+        "psycopg",
+        "realtime.streams",
+        "realtime.commands",
+        "realtime.relay.postgres",
+        "realtime.relay.hub",
+        "uvicorn",
+    ):
+        assert module not in new, f"import realtime imported {module}"
