@@ -1,36 +1,95 @@
 """Wire formats of a stream: Datastar's SSE events, or named HTML events for htmx's SSE extension.
 
 The render, the topics, the coalescing and the authorization are the stream's; a format only
-turns HTML (and signals) into event text. Datastar's fetch sends ``Datastar-Request: true``; a
-browser ``EventSource`` (htmx's SSE extension) cannot send custom headers, so a request without it
-that accepts ``text/event-stream`` gets the htmx format.
+turns HTML (and signals, and a command's error notices) into event text.
+
+Choosing (:func:`choose_format`): Datastar's fetch sends ``Datastar-Request: true``; a browser
+``EventSource`` (what htmx's SSE extension opens) cannot send custom headers, so a request without
+it that accepts ``text/event-stream`` gets :class:`HtmxFormat`. Anything else gets Datastar's.
+
+What htmx's SSE extension (``hx-sse``, shipped by django-htmx) does with an event, and therefore
+what :class:`HtmxFormat` sends:
+
+- An element with ``sse-swap="a,b"`` (inside the element with ``sse-connect``) listens to the
+  events *named* ``a`` and ``b``; the event's data, the ``data:`` lines joined with ``\\n`` by the
+  browser, is HTML that htmx swaps into that element (or its ``hx-target``) with the element's
+  ``hx-swap`` (default ``innerHTML``), processing ``hx-swap-oob`` elements inside it, even with
+  ``hx-swap="none"``.
+- Unnamed events (``message``) are only seen by ``sse-swap="message"``; a format sends none.
+- The ``EventSource`` itself reconnects when the response ends (a server restart); ``retry:``
+  sets how soon.
+
+So the htmx events are:
+
+=============  ==================================================================================
+``patch``      the view's render (what Datastar gets as ``datastar-patch-elements``). The page's
+               element decides the swap: ``<div sse-swap="patch">{% include partial %}</div>``
+               replaces the wrapper's content (``StreamView.selector``/``mode`` are Datastar's
+               and ignored). Partials whose root elements carry ``hx-swap-oob="true"`` can
+               instead be swapped in place by id with ``sse-swap="patch" hx-swap="none"``.
+``errors``     a command's field errors for this tab: one ``<span id="errors-<field>"
+               hx-swap-oob="innerHTML">message</span>`` per field of the form (empty when the field
+               is fine), so a sink ``<div sse-swap="errors" hx-swap="none" hidden></div>`` fills
+               the page's ``<span id="errors-title"></span>`` elements.
+``toast``      a rejected command's message, as HTML (``realtime/htmx_toast.html``) for
+               ``<div id="realtime-toasts" sse-swap="toast" hx-swap="beforeend"></div>``.
+``signals``    :meth:`StreamView.get_signals`, as JSON (htmx has no signals; listen with
+               ``hx-trigger="sse:signals"`` or ``htmx:sseMessage`` if a page wants them).
+=============  ==================================================================================
+
+``{% realtime_htmx_page %}`` and ``{% realtime_htmx_notices %}`` (in ``{% load realtime %}``) write
+the ``sse-connect`` attributes and the two notice sinks.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Protocol
 
 from datastar_py.consts import ElementPatchMode
 from datastar_py.sse import ServerSentEventGenerator as SSE
 from django.http import HttpRequest
+from django.utils.html import format_html
+
+#: SSE's line terminators (``str.splitlines`` knows more, which SSE would not split on).
+_LINES = re.compile(r"\r\n|\r|\n")
 
 
 class StreamFormat(Protocol):
-    """Turns rendered HTML and signals into SSE event text."""
+    """Turns rendered HTML, signals and error notices into SSE event text."""
 
-    #: Whether the request's Datastar signals (``?datastar=...``) should be read.
+    #: A short name; part of every shared render's key (the bytes are in this format).
+    name: str
+    #: Whether the request's Datastar signals (``?datastar=...``) should be read; otherwise the
+    #: plain query string's parameters are the stream's signals.
     reads_signals: bool
+    #: The template of a rejected command's toast (context: ``message``, ``level``).
+    toast_template: str
 
     def patch(self, html: str, *, selector: str | None = None, mode: str | None = None) -> str: ...
 
     def patch_signals(self, signals: dict[str, Any]) -> str: ...
 
+    def field_errors(self, messages: dict[str, str]) -> str:
+        """One message per form field ("" when the field is fine)."""
+        ...
+
+    def toast(self, html: str) -> str:
+        """A rendered :attr:`toast_template`, to be appended to the page's toasts."""
+        ...
+
 
 class DatastarFormat:
-    """``datastar-patch-elements`` / ``datastar-patch-signals`` events (via datastar-py)."""
+    """``datastar-patch-elements`` / ``datastar-patch-signals`` events (via datastar-py).
 
+    Field errors are the signal ``errors`` (``$errors.title``); toasts are appended to
+    ``#realtime-toasts``.
+    """
+
+    name = "datastar"
     reads_signals = True
+    toast_template = "realtime/toast.html"
 
     def patch(self, html: str, *, selector: str | None = None, mode: str | None = None) -> str:
         return str(
@@ -42,31 +101,62 @@ class DatastarFormat:
     def patch_signals(self, signals: dict[str, Any]) -> str:
         return str(SSE.patch_signals(signals))
 
+    def field_errors(self, messages: dict[str, str]) -> str:
+        return self.patch_signals({"errors": messages})
+
+    def toast(self, html: str) -> str:
+        return self.patch(html, selector="#realtime-toasts", mode="append")
+
 
 class HtmxFormat:
-    """Named events carrying HTML, as htmx's SSE extension swaps them (``sse-swap="<name>"``).
+    """Named events carrying HTML, as htmx's SSE extension swaps them (see the module's doc).
 
-    Element patches are sent as event ``patch`` (swap it with ``sse-swap="patch"`` and
-    ``hx-swap="outerHTML"``, or ``morph`` with an extension); signals, which htmx does not have,
-    are sent as event ``signals`` with a JSON body for pages that want them.
+    Subclass to rename the events or the error elements' ids (:attr:`error_id`).
     """
 
+    name = "htmx"
     reads_signals = False
+    toast_template = "realtime/htmx_toast.html"
 
-    def __init__(self, event: str = "patch") -> None:
-        self.event = event
+    patch_event = "patch"
+    signals_event = "signals"
+    errors_event = "errors"
+    toast_event = "toast"
+    #: The id of the element that shows a field's error; ``{field}`` is the form field's name.
+    error_id = "errors-{field}"
+    #: Milliseconds the browser waits before reconnecting when the stream ends (sent with
+    #: patches; ``None`` leaves the browser's default, about 3 s).
+    retry: int | None = 1000
 
     def patch(self, html: str, *, selector: str | None = None, mode: str | None = None) -> str:
-        event = "toast" if mode == "append" else self.event
-        lines = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
-        return f"event: {event}\n{lines}\n"
+        return self.event(self.patch_event, html, retry=self.retry)
 
     def patch_signals(self, signals: dict[str, Any]) -> str:
-        return f"event: signals\ndata: {json.dumps(signals, separators=(',', ':'))}\n\n"
+        return self.event(self.signals_event, json.dumps(signals, separators=(",", ":")))
+
+    def field_errors(self, messages: dict[str, str]) -> str:
+        html = "".join(
+            format_html(
+                '<span id="{}" hx-swap-oob="innerHTML">{}</span>',
+                self.error_id.format(field=field),
+                message,
+            )
+            for field, message in messages.items()
+        )
+        return self.event(self.errors_event, html)
+
+    def toast(self, html: str) -> str:
+        return self.event(self.toast_event, html)
+
+    @staticmethod
+    def event(name: str, data: str, *, retry: int | None = None) -> str:
+        """One SSE event: ``event: name``, then each line of ``data`` as a ``data:`` line."""
+        head = f"event: {name}\n" + (f"retry: {retry}\n" if retry is not None else "")
+        return head + "".join(f"data: {line}\n" for line in _LINES.split(data)) + "\n"
 
 
 def choose_format(request: HttpRequest) -> StreamFormat:
-    """Datastar unless the request is a plain ``EventSource`` (htmx)."""
+    """Datastar unless the request is a plain ``EventSource`` (htmx's SSE extension)."""
     if request.headers.get("Datastar-Request") == "true":
         return DatastarFormat()
     if (

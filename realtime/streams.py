@@ -102,6 +102,8 @@ class StreamView(View):
         topics = [validate_topic(topic, pattern=True) for topic in self.get_topics()]
         notice_topics = [tab_topic(self.tab)] if self.tab else []
         key = self.get_render_key()
+        if key is not None:
+            key = (self.format.name, key)  # the shared bytes are in this stream's wire format
         compression = get_config().STREAM_COMPRESSION
         gzip = compression == "gzip" and accepts_gzip(request)
         response = StreamingHttpResponse(
@@ -182,11 +184,14 @@ class StreamView(View):
         errors = payload.get("errors") or {}
         if isinstance(fields, list) and isinstance(errors, dict):
             messages = {str(f): " ".join(map(str, errors.get(f, []))) for f in fields}
-            events.append(self.format.patch_signals({"errors": messages}))
+            events.append(self.format.field_errors(messages))
         message = payload.get("message")
-        if message and (payload.get("status") != 422 or errors.get("__all__")):
-            toast = render_to_string("realtime/toast.html", {"message": message, "level": "error"})
-            events.append(self.format.patch(toast, selector="#realtime-toasts", mode="append"))
+        if payload.get("status") == 422 and isinstance(errors, dict):
+            # Field errors show beside their fields; the form's own errors need the toast.
+            message = " ".join(map(str, errors.get("__all__", [])))
+        if message:
+            context = {"message": message, "level": "error"}
+            events.append(self.format.toast(render_to_string(self.format.toast_template, context)))
         return "".join(events).encode()
 
     # The stream ------------------------------------------------------------------------------

@@ -226,18 +226,25 @@ def open_stream(
     headers: dict[str, str] | None = None,
     cookies: dict[str, str] | None = None,
     timeout: float = 5.0,
+    htmx: bool = False,
 ) -> EventStream:
-    """GET ``url`` as Datastar does (signals in ``?datastar=``) and read its events in a thread."""
+    """GET ``url`` as Datastar does (signals in ``?datastar=``) and read its events in a thread.
+
+    ``htmx=True`` GETs it as htmx's SSE extension (a browser ``EventSource``) does: no Datastar
+    header, and ``signals`` (e.g. ``{"tab": ...}``) as plain query parameters.
+    """
     from urllib.parse import urlencode
 
     parts = urlsplit(url)
     path = parts.path or "/"
     query = parts.query
     if signals is not None:
-        query = "&".join(filter(None, [query, urlencode({"datastar": json.dumps(signals)})]))
+        extra = urlencode(signals) if htmx else urlencode({"datastar": json.dumps(signals)})
+        query = "&".join(filter(None, [query, extra]))
     if query:
         path += "?" + query
-    request_headers = {"Accept": "text/event-stream", "Datastar-Request": "true", **(headers or {})}
+    client = {"Cache-Control": "no-cache"} if htmx else {"Datastar-Request": "true"}
+    request_headers = {"Accept": "text/event-stream", **client, **(headers or {})}
     if cookies:
         request_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
     connection = http.client.HTTPConnection(

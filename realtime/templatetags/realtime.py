@@ -6,18 +6,44 @@
   stream with ``data-init``, reconnecting whenever the stream ends or fails.
 - ``{% command_post url %}`` is the Datastar action that posts a command with the CSRF header; it
   holds no secret (it reads ``$_csrf``), so it is safe inside streamed, shared partials.
+
+For htmx pages (htmx and its SSE extension loaded with django-htmx's
+``{% htmx_script extensions="hx-sse" %}``; see :mod:`realtime.formats` for the events):
+
+- ``{% realtime_htmx_page stream_url %}`` goes on the page's root element (``<body>`` or
+  ``<main>``): ``hx-ext="sse"`` and ``sse-connect="<stream_url>?tab=<id>"`` open the stream with a
+  fresh private tab id; ``hx-headers`` sends the CSRF token with every htmx request inside, and
+  ``hx-vals`` the tab id (as the ``tab`` form value), so a command's errors come back on this
+  tab's stream. It holds the CSRF token: use it in the page, never in a streamed partial.
+- ``{% realtime_htmx_notices %}`` goes inside that element: the sinks of a command's notices,
+  ``<div id="realtime-toasts" sse-swap="toast" hx-swap="beforeend">`` (toasts) and a hidden
+  ``sse-swap="errors" hx-swap="none"`` element whose out-of-band swaps fill the page's
+  ``<span id="errors-<field>"></span>`` elements.
+
+Example::
+
+    {% load django_htmx realtime %}{% url "tasks:stream" as stream_url %}
+    <head>{% htmx_script extensions="hx-sse" %}</head>
+    <body {% realtime_htmx_page stream_url %}>
+      <div sse-swap="patch">{% include "tasks/list.html" %}</div>
+      <form hx-post="{% url 'tasks:add' %}">
+        <input name="title"> <span id="errors-title"></span> <button>Add</button>
+      </form>
+      {% realtime_htmx_notices %}
+    </body>
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from urllib.parse import urlencode
 
 from django import template
 from django.middleware.csrf import get_token
 from django.template.context import Context
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from realtime.conf import get_config
 
@@ -59,3 +85,28 @@ def realtime_page(context: Context, stream_url: str) -> SafeString:
 def command_post(url: str) -> SafeString:
     """The Datastar action posting to ``url`` with the CSRF header (for ``data-on:*``)."""
     return format_html("{}", f"@post({_js(url)}, {{headers: {{'X-CSRFToken': $_csrf}}}})")
+
+
+@register.simple_tag(takes_context=True)
+def realtime_htmx_page(context: Context, stream_url: str) -> SafeString:
+    """Attributes that open this tab's stream for htmx and send its id and CSRF token with forms."""
+    request = context.get("request")
+    tab = secrets.token_urlsafe(16)
+    csrf = get_token(request) if request is not None else ""
+    name = get_config().TAB_SIGNAL
+    separator = "&" if "?" in stream_url else "?"
+    return format_html(
+        'hx-ext="sse" sse-connect="{}" hx-headers="{}" hx-vals="{}"',
+        f"{stream_url}{separator}{urlencode({name: tab})}",
+        json.dumps({"X-CSRFToken": csrf}),
+        json.dumps({name: tab}),
+    )
+
+
+@register.simple_tag
+def realtime_htmx_notices() -> SafeString:
+    """The elements that show a command's toasts and field errors on an htmx page."""
+    return mark_safe(
+        '<div id="realtime-toasts" sse-swap="toast" hx-swap="beforeend" aria-live="polite"></div>'
+        '<div sse-swap="errors" hx-swap="none" hidden></div>'
+    )
