@@ -1,0 +1,302 @@
+"""Fan-out: N open streams, one command -> time until every stream has the patch; then a burst.
+
+``python -m bench.fanout --n 100 --n 1000 [--peers realtime,naive,floor,channels]``
+
+Per peer and N: open N streams (wait for every initial render), record server RSS before and
+after, trigger one command and time its arrival on every stream (p50/p99/max from the POST), then
+send 100 commands in 1 s and time until every stream shows the last state, with the events each
+stream received and the renders the server performed (from ``realtime.stats()``). PostgreSQL
+connections to the bench database are sampled throughout; the maximum is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from contextlib import suppress
+from typing import Any
+
+from bench import loadgen
+from bench.common import ms, percentile, pg_connections, prepare_database, write_results
+from bench.peers import PEERS, Peer, prepare_channels
+
+FULL_SIZES = (100, 1000, 5000)
+#: Channels needs one render (and a database round trip) per consumer per message: above this N
+#: a full run would take minutes per measurement, so it is bounded (and said so in the results).
+CHANNELS_MAX_FULL = 1000
+BURST = 100
+
+
+async def _sample_pg(peak: dict[str, int], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            now = await asyncio.to_thread(pg_connections)
+        except Exception:  # a sample lost to a busy database is not a result
+            now = {}
+        total = sum(now.values())
+        if total > peak.get("total", 0):
+            peak.clear()
+            peak.update(now, total=total)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.25)
+
+
+async def measure(peer: Peer, n: int, *, burst: int = BURST, scale: float = 1.0) -> dict[str, Any]:
+    """One peer at one N; returns the numbers (a server is started and killed here)."""
+    result: dict[str, Any] = {"peer": peer.name, "n": n}
+    with peer.start() as server:
+        async with loadgen.commands_session() as session:
+            status = await loadgen.post(session, server.url + peer.reset)
+            if status != 204:
+                raise RuntimeError(f"{peer.name}: reset answered {status}")
+            stats0 = (
+                await loadgen.get_json(session, server.url + peer.stats) if peer.stats else None
+            )
+            rss0 = server.rss()
+            peak: dict[str, int] = {}
+            stop = asyncio.Event()
+            sampler = asyncio.create_task(_sample_pg(peak, stop))
+            streams = loadgen.Streams(peer.stream_url(server), n)
+            try:
+                result["open_s"] = await streams.open(seconds=(30 + n / 40) * scale)
+                result["failed"] = streams.failed
+                await asyncio.sleep(0.5)
+                rss1 = server.rss()
+                result["rss_per_stream"] = (rss1 - rss0) / max(1, n - streams.failed)
+                result["rss0"], result["rss1"] = rss0, rss1
+                if streams.failed == n:
+                    raise RuntimeError(f"no stream opened: {streams.clients[0].error}")
+
+                # One command.
+                marks = streams.marks()
+                t0 = time.perf_counter()
+                status = await loadgen.post(session, server.url + peer.command, {"name": "single"})
+                result["post_status"] = status
+                await streams.wait_for(
+                    lambda i, c: len(c.arrivals) > marks[i], (10 + n / 100) * scale
+                )
+                lat = [
+                    c.arrivals[marks[i]][0] - t0
+                    for i, c in enumerate(streams.clients)
+                    if len(c.arrivals) > marks[i]
+                ]
+                result["received"] = len(lat)
+                result["p50"], result["p99"] = percentile(lat, 50), percentile(lat, 99)
+                result["max"] = max(lat) if lat else None
+                await asyncio.sleep(0.2)
+
+                # A burst: BURST commands in one second.
+                if burst:
+                    stats1 = (
+                        await loadgen.get_json(session, server.url + peer.stats)
+                        if peer.stats
+                        else None
+                    )
+                    marks = streams.marks()
+                    expected = [
+                        (c.arrivals[-1][1] if c.arrivals else 0) + burst for c in streams.clients
+                    ]
+                    t0 = time.perf_counter()
+
+                    async def one(k: int) -> int:
+                        await asyncio.sleep(k / burst)
+                        return await loadgen.post(
+                            session, server.url + peer.command, {"name": f"burst-{k:03d}"}
+                        )
+
+                    statuses = await asyncio.gather(*(one(k) for k in range(burst)))
+                    result["burst_ok"] = sum(1 for s in statuses if s == 204)
+
+                    def converged(i: int, c: loadgen.Client) -> bool:
+                        return any(a[1] >= expected[i] for a in c.arrivals[marks[i] :])
+
+                    done = await streams.wait_for(converged, (20 + n / 20) * scale)
+                    times = [
+                        next((a[0] for a in c.arrivals[marks[i] :] if a[1] >= expected[i]), None)
+                        for i, c in enumerate(streams.clients)
+                    ]
+                    reached = [t - t0 for t in times if t is not None]
+                    result["burst_converged"] = len(reached)
+                    result["burst_converge_s"] = max(reached) if done and reached else None
+                    await asyncio.sleep(0.3)
+                    result["events_per_stream"] = statistics.mean(
+                        len(c.arrivals) - marks[i] for i, c in enumerate(streams.clients)
+                    )
+                    if peer.stats and stats1 is not None:
+                        stats2 = await loadgen.get_json(session, server.url + peer.stats)
+                        result["burst_renders"] = stats2["renders"] - stats1["renders"]
+                        result["burst_notifications"] = (
+                            stats2["notifications_received"] - stats1["notifications_received"]
+                        )
+                        result["stats"] = stats2
+                if stats0 is not None:
+                    result["stats0"] = stats0
+            finally:
+                stop.set()
+                await sampler
+                result["pg_peak"] = peak
+                errors = [c.error for c in streams.clients if c.error]
+                result["errors"] = len(errors)
+                result["first_error"] = errors[0] if errors else None
+                await streams.close()
+                if errors or result.get("failed"):
+                    result["server_log"] = server.log_tail(5)
+    return result
+
+
+def row(r: dict[str, Any]) -> list[Any]:
+    if "error" in r and "p50" not in r:
+        return [r["peer"], r["n"], *["—"] * 10, f"failed: {r['error'][:80]}"]
+    pg = r.get("pg_peak", {})
+    listeners = pg.get("realtime-listener", 0)
+    events = r.get("events_per_stream")
+    converge = r.get("burst_converge_s")
+    renders = r.get("burst_renders")
+    note = []
+    if r.get("failed"):
+        note.append(f"{r['failed']} streams failed to open")
+    if r.get("received", r["n"]) < r["n"] - r.get("failed", 0):
+        note.append(f"only {r['received']} got the patch")
+    if r.get("burst_converged") is not None and r.get("burst_converged", 0) < r["n"] - r.get(
+        "failed", 0
+    ):
+        note.append(f"burst: {r['burst_converged']} converged in time")
+    return [
+        r["peer"],
+        r["n"],
+        f"{r['open_s']:.1f}",
+        ms(r.get("p50")),
+        ms(r.get("p99")),
+        ms(r.get("max")),
+        "—" if converge is None else f"{converge:.2f}",
+        "—" if events is None else f"{events:.1f}",
+        "—" if renders is None else renders,
+        f"{r['rss_per_stream'] / 1024:.1f}",
+        f"{pg.get('total', 0)} ({listeners} listener)"
+        if r["peer"] in ("realtime", "naive")
+        else pg.get("total", 0),
+        "; ".join(note),
+    ]
+
+
+COLUMNS = [
+    "peer",
+    "N",
+    "open all (s)",
+    "1 cmd p50 (ms)",
+    "p99 (ms)",
+    "max (ms)",
+    f"burst {BURST} cmd/1 s: converge (s)",
+    "events/stream",
+    "renders (server)",
+    "RSS/stream (KB)",
+    "PG conns (peak)",
+    "notes",
+]
+
+
+def chart(results: list[dict[str, Any]]) -> Any:
+    def draw(ax: Any) -> None:
+        for name in PEERS:
+            points = [
+                (r["n"], r["p99"] * 1000) for r in results if r["peer"] == name and r.get("p99")
+            ]
+            if points:
+                xs, ys = zip(*sorted(points), strict=True)
+                ax.plot(xs, ys, marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("open streams (N)")
+        ax.set_ylabel("one command: p99 until every stream has it (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+
+    return draw
+
+
+def ratios(results: list[dict[str, Any]]) -> list[str]:
+    notes = []
+    by = {(r["peer"], r["n"]): r for r in results if r.get("p99")}
+    for (peer, n), r in sorted(by.items()):
+        if peer == "realtime":
+            for other in ("floor", "naive", "channels"):
+                o = by.get((other, n))
+                if o:
+                    notes.append(f"N={n}: {other} p99 / realtime p99 = {o['p99'] / r['p99']:.2f}x")
+    return notes
+
+
+async def run(
+    sizes: list[int], peers: list[str], *, burst: int, channels_max: int, scale: float
+) -> list[dict[str, Any]]:
+    results = []
+    for n in sizes:
+        for name in peers:
+            peer = PEERS[name]
+            if name == "channels":
+                if n > channels_max:
+                    results.append(
+                        {
+                            "peer": name,
+                            "n": n,
+                            "error": f"skipped: N > {channels_max} for Channels in this run (bounded time)",
+                        }
+                    )
+                    continue
+                reason = prepare_channels()
+                if reason:
+                    results.append({"peer": name, "n": n, "error": reason})
+                    continue
+            print(f"fanout: {name} N={n} ...", flush=True)
+            try:
+                r = await measure(peer, n, burst=burst, scale=scale)
+            except Exception as exc:  # reported in the table, the run goes on
+                r = {"peer": name, "n": n, "error": f"{type(exc).__name__}: {exc}"}
+            print({k: v for k, v in r.items() if k not in ("stats", "stats0")}, flush=True)
+            results.append(r)
+    return results
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, action="append", help="open streams (repeatable)")
+    parser.add_argument("--peers", default="realtime,naive,floor,channels")
+    parser.add_argument("--burst", type=int, default=BURST)
+    parser.add_argument("--channels-max", type=int, default=CHANNELS_MAX_FULL)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every timeout")
+    parser.add_argument("--name", default="fanout", help="result file name")
+    args = parser.parse_args(argv)
+    sizes = args.n or list(FULL_SIZES)
+    prepare_database()
+    results = asyncio.run(
+        run(
+            sizes,
+            args.peers.split(","),
+            burst=args.burst,
+            channels_max=args.channels_max,
+            scale=args.scale,
+        )
+    )
+    notes = [f"{name}: {PEERS[name].description}" for name in args.peers.split(",")]
+    notes += [
+        "Latency is measured from the moment the command's POST is sent until the patch is parsed on each stream, by one client process (asyncio + aiohttp) on the same 2-CPU machine as the server: the client competes for CPU, so large-N numbers include client time.",
+        "Streams are read uncompressed (Accept-Encoding: identity) so every peer sends the same bytes; see bytes.md for compression.",
+        "PG conns: peak connections to the bench database during the run (sampled every 0.25 s); 'listener' is realtime's one LISTEN connection; the rest are render/request threads (CONN_MAX_AGE=0).",
+        "The naive variant keeps the shared listener (one per process): only the shared render is switched off. One LISTEN connection per subscriber was not built (it needs a hook in realtime/, and PostgreSQL's max_connections would cap it at ~100 streams anyway).",
+        *ratios(results),
+    ]
+    write_results(
+        args.name,
+        "Fan-out: one command to N open streams",
+        [("", COLUMNS, [row(r) for r in results])],
+        notes,
+        raw=results,
+        chart=chart(results),
+    )
+    return results
+
+
+if __name__ == "__main__":
+    main()

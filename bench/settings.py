@@ -1,0 +1,21 @@
+"""Bench settings: the test project's, on a database of its own (``bench``), without DEBUG."""
+
+import os
+
+from tests.project.settings import *  # noqa: F403
+from tests.project.settings import DATABASES, REALTIME, TEMPLATES
+
+DEBUG = False
+TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], BASE_DIR / "bench" / "templates"]  # noqa: F405
+ROOT_URLCONF = "bench.urls"
+DATABASES["default"] = {**DATABASES["default"], "NAME": os.environ.get("BENCH_DB", "bench")}
+REALTIME = {**REALTIME, "HEARTBEAT": 15.0, "CHANNEL": "realtime_bench"}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "realtime": {"handlers": ["console"], "level": "WARNING"},
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
+}
