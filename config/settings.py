@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_http_compression",
     "tickets",
+    "examples.tasks",
 ]
 
 MIDDLEWARE = [

@@ -11,4 +11,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("tickets.urls")),
+    path("tasks/", include("examples.tasks.urls")),
 ]

@@ -1,0 +1,1 @@
+"""Small examples of ``realtime``, each a tiny installable app."""

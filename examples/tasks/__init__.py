@@ -1,0 +1,1 @@
+"""The "hello world" of ``realtime``: a task list that every open tab shows live."""

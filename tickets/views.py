@@ -1,0 +1,142 @@
+"""Pages and streams of the support desk.
+
+Each page is painted once with the same context its stream renders, then opens its stream with
+``{% realtime_page %}``; the stream re-renders the partial (``_desk.html`` or ``_portal.html``)
+whenever a topic it watches is published. Commands live in :mod:`tickets.commands`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.utils import translation
+from django.views.generic import TemplateView
+
+from realtime import StreamView
+from tickets.commands import StaffRequiredMixin
+from tickets.models import Status
+from tickets.projector import REBUILT_TOPIC
+from tickets.queries import (
+    TicketFilters,
+    customer_tickets,
+    status_counts,
+    ticket_detail,
+    ticket_page,
+)
+
+#: Streams re-render at least this often, so relative times ("3 minutes ago") stay true.
+REFRESH_SECONDS = 60.0
+
+
+def desk_context(filters: TicketFilters) -> dict[str, Any]:
+    """What ``_desk.html`` shows for ``filters``: a page of the list, counts, the selected ticket."""
+    counts = status_counts()
+    return {
+        "filters": filters,
+        "page": ticket_page(filters),
+        "status_tabs": [("", "All", counts[""])]
+        + [(value, label, counts[value]) for value, label in Status.choices],
+        "statuses": Status.choices,
+        "selected": ticket_detail(filters.ticket),
+    }
+
+
+def portal_context(customer_id: int) -> dict[str, Any]:
+    """What ``_portal.html`` shows: the customer's own tickets."""
+    return {"tickets": customer_tickets(customer_id)}
+
+
+class StaffPageMixin(UserPassesTestMixin):
+    """Pages for agents: anonymous visitors go to the login page, customers get 403."""
+
+    def test_func(self) -> bool:
+        """Whether the request's user is an active staff member."""
+        user = self.request.user  # type: ignore[attr-defined]
+        return bool(user.is_active and user.is_staff)
+
+
+class DeskPage(StaffPageMixin, TemplateView):
+    """``/desk/``: the agents' ticket list, filters and detail panel, live."""
+
+    template_name = "tickets/desk.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """First paint from the query string (``?status=open&note=with&page=2&ticket=7``)."""
+        filters = TicketFilters.from_data(self.request.GET)
+        signals = {
+            "filter": filters.as_signals(),
+            "status": "",
+            "note": "",
+            "errors": {"status": "", "note": ""},
+        }
+        return {
+            **super().get_context_data(**kwargs),
+            **desk_context(filters),
+            "page_signals": json.dumps(signals),
+        }
+
+
+class DeskStream(StaffRequiredMixin, StreamView):
+    """The desk's stream: the list for this tab's ``filter`` signals, re-rendered on ``tickets``."""
+
+    topics = ("tickets",)
+    template_name = "tickets/_desk.html"
+    refresh_interval = REFRESH_SECONDS
+
+    @property
+    def filters(self) -> TicketFilters:
+        """The filters this tab sent as its ``filter`` signals."""
+        raw = self.signals.get("filter")
+        return TicketFilters.from_data(raw if isinstance(raw, Mapping) else None)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """The desk partial's context for this tab's filters."""
+        return {**super().get_context_data(**kwargs), **desk_context(self.filters)}
+
+    def get_render_key(self) -> Hashable:
+        """Every agent with the same filters shares one render (the partial holds nothing
+        personal: no CSRF token, no user name)."""
+        return (type(self).__qualname__, self.filters, translation.get_language())
+
+
+class PortalPage(LoginRequiredMixin, TemplateView):
+    """``/my/``: a customer's form to open a ticket, and their own tickets, live."""
+
+    template_name = "tickets/portal.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """First paint: the user's own tickets."""
+        signals = {
+            "subject": "",
+            "message": "",
+            "errors": {"subject": "", "message": ""},
+            "_rejected": False,
+        }
+        return {
+            **super().get_context_data(**kwargs),
+            **portal_context(self.request.user.pk),
+            "page_signals": json.dumps(signals),
+        }
+
+
+class PortalStream(LoginRequiredMixin, StreamView):
+    """The portal's stream: only the requesting user's tickets, on their own topic."""
+
+    template_name = "tickets/_portal.html"
+    refresh_interval = REFRESH_SECONDS
+    raise_exception = True
+
+    def get_topics(self) -> list[str]:
+        """This customer's topic (other customers' tickets never wake this stream), and rebuilds."""
+        return [f"customers.{self.request.user.pk}", REBUILT_TOPIC]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """The portal partial's context for the requesting user."""
+        return {**super().get_context_data(**kwargs), **portal_context(self.request.user.pk)}
+
+    def get_render_key(self) -> Hashable:
+        """One render per customer (and language), whatever drafts the tab's signals hold."""
+        return (type(self).__qualname__, self.request.user.pk, translation.get_language())
