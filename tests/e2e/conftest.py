@@ -1,0 +1,202 @@
+"""Real-browser fixtures: Datastar served offline, Debian's Chromium through Playwright, a uvicorn
+server in a subprocess on the test database, and one browser context per user.
+
+Nothing leaves the machine: every request that is not for the server under test is answered by
+the browser context's route handler, either with the cached Datastar client (for the pinned CDN
+URL that ``{% datastar_script %}`` loads) or with an abort.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.server import ServerProcess, test_database_url
+
+STARHTML = "starhtml==0.7.0"
+DATASTAR_MEMBER = "starhtml/static/js/datastar-core.js"
+DATASTAR_VERSION = "1.0.1"
+CACHE = ROOT / ".cache" / "e2e"
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "correct horse battery staple 42"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium")
+
+
+def datastar_client() -> Path:
+    """Datastar's browser client, from the ``starhtml`` wheel, cached under ``.cache/e2e/``."""
+    target = CACHE / f"datastar-{DATASTAR_VERSION}.js"
+    if target.exists():
+        return target
+    CACHE.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(CACHE.glob("starhtml-0.7.0-*.whl"))
+    if not wheels:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                STARHTML,
+                "--dest",
+                str(CACHE),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        wheels = sorted(CACHE.glob("starhtml-0.7.0-*.whl"))
+        if result.returncode or not wheels:
+            pytest.fail(
+                f"could not fetch the Datastar client ({STARHTML} from PyPI) for the browser "
+                f"tests:\n{result.stdout}{result.stderr}"
+            )
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        source = wheel.read(DATASTAR_MEMBER)
+    if f"Datastar v{DATASTAR_VERSION}".encode() not in source[:200]:
+        pytest.fail(f"{wheels[0].name}:{DATASTAR_MEMBER} is not Datastar v{DATASTAR_VERSION}")
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(source)
+    partial.replace(target)  # atomic: a concurrent run sees the whole file or none
+    return target
+
+
+@pytest.fixture(scope="session")
+def datastar_js() -> bytes:
+    return datastar_client().read_bytes()
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the browser tests (each test opens its own contexts)."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def server(transactional_db: None, tmp_path: Path) -> Iterator[ServerProcess]:
+    """The demo (plus test URLs) served by uvicorn in a subprocess, on the test database."""
+    process = ServerProcess(test_database_url(), log_dir=tmp_path)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+@dataclass
+class Tab:
+    """A page in a browser context logged in as one user, with what went wrong in it."""
+
+    page: Any
+    user: str
+    errors: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Browsers:
+    """Opens logged-in pages, one browser context per user, and closes them all at the end."""
+
+    browser: Any
+    server: ServerProcess
+    datastar_js: bytes
+    contexts: list[Any] = field(default_factory=list)
+
+    def context(self) -> Any:
+        context = self.browser.new_context(viewport={"width": 1280, "height": 860})
+        context.set_default_timeout(10_000)
+        context.set_default_navigation_timeout(15_000)
+        origin = self.server.url + "/"
+        context.route(lambda url: not url.startswith(origin), self._offline)
+        self.contexts.append(context)
+        return context
+
+    def _offline(self, route: Any) -> None:
+        from realtime.conf import DEFAULT_DATASTAR_URL
+
+        if route.request.url == DEFAULT_DATASTAR_URL:
+            route.fulfill(
+                status=200,
+                body=self.datastar_js,
+                headers={
+                    "Content-Type": "text/javascript; charset=utf-8",
+                    "Access-Control-Allow-Origin": "*",
+                },
+            )
+        else:
+            route.abort()
+
+    def tab(self, username: str | None, context: Any = None) -> Tab:
+        """A new page, logged in as ``username`` (in a new context unless one is given)."""
+        context = context or self.context()
+        page = context.new_page()
+        tab = Tab(page, username or "anonymous")
+        page.on("pageerror", lambda exc: tab.errors.append(str(exc)))
+        page.on("console", lambda msg: tab.console.append(f"{msg.type}: {msg.text}"))
+        if username is not None and not any(
+            c["name"] == "sessionid" for c in context.cookies(self.server.url)
+        ):
+            page.goto(self.server.url + "/login/")
+            page.fill("#id_username", username)
+            page.fill("#id_password", PASSWORD)
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            assert "/login/" not in page.url, f"{username} could not log in"
+        return tab
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+        self.contexts.clear()
+
+
+@pytest.fixture
+def browsers(browser: Any, server: ServerProcess, datastar_js: bytes) -> Iterator[Browsers]:
+    opened = Browsers(browser, server, datastar_js)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def make_user(transactional_db: None) -> Callable[..., Any]:
+    """Create a user with the shared test password: ``make_user("ann", is_staff=True)``."""
+    from django.contrib.auth import get_user_model
+
+    def make(username: str, **extra: Any) -> Any:
+        return get_user_model().objects.create_user(username, password=PASSWORD, **extra)
+
+    return make
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

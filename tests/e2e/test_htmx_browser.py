@@ -1,0 +1,138 @@
+"""A Datastar tab and an htmx tab on the same task stream and command, in a real Chromium.
+
+htmx and its SSE extension come from django-htmx's own static files (served to the browser from
+the installed package: the test server has no static file handler); Datastar from the e2e
+fixtures' offline copy. Nothing is fetched from the network.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.staticfiles import finders
+
+from tests.e2e.conftest import Browsers, Tab
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT = 10_000  # ms, for anything that crosses the server
+
+
+def serve_static(route: Any) -> None:
+    """Answer ``/static/...`` from the installed apps' static files (django-htmx's htmx)."""
+    path = route.request.url.split("/static/", 1)[1].split("?", 1)[0]
+    found = finders.find(path)
+    if not found:
+        route.fulfill(status=404, body="not found")
+        return
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    route.fulfill(status=200, body=Path(found).read_bytes(), headers={"Content-Type": content_type})
+
+
+def open_tasks(browsers: Browsers, flavour: str) -> Tab:
+    context = browsers.context()
+    context.route(f"{browsers.server.url}/static/**", serve_static)
+    tab = browsers.tab(None, context)
+    path = "/tasks/htmx/" if flavour == "htmx" else "/tasks/"
+    tab.page.goto(browsers.server.url + path)
+    return tab
+
+
+def wait_for_htmx_stream(tab: Tab) -> None:
+    """Until htmx and its SSE extension are loaded and the EventSource is open."""
+    tab.page.wait_for_function(
+        "() => window.htmx && htmx.version.startsWith('2.') && htmx.createEventSource",
+        timeout=TIMEOUT,
+    )
+    tab.page.wait_for_function(
+        """() => {
+            const body = document.body;
+            const source = body['htmx-internal-data'] && body['htmx-internal-data'].sseEventSource;
+            return source && source.readyState === EventSource.OPEN;
+        }""",
+        timeout=TIMEOUT,
+    )
+
+
+def task_titles(tab: Tab) -> list[str]:
+    return [t.strip() for t in tab.page.locator("#tasks li").all_inner_texts()]
+
+
+def wait_for_task(tab: Tab, title: str) -> None:
+    tab.page.locator("#tasks li", has_text=title).wait_for(timeout=TIMEOUT)
+
+
+def test_a_datastar_tab_and_an_htmx_tab_stay_in_sync(browsers: Browsers) -> None:
+    datastar = open_tasks(browsers, "datastar")
+    htmx = open_tasks(browsers, "htmx")
+    wait_for_htmx_stream(htmx)
+    datastar.page.locator("main[data-signals]").wait_for(timeout=TIMEOUT)
+
+    # Datastar -> htmx
+    datastar.page.fill("main form input", "Written with Datastar")
+    datastar.page.press("main form input", "Enter")
+    wait_for_task(htmx, "Written with Datastar")
+    wait_for_task(datastar, "Written with Datastar")
+
+    # htmx -> Datastar
+    htmx.page.fill("input[name=title]", "Written with htmx")
+    htmx.page.click("form button")
+    wait_for_task(datastar, "Written with htmx")
+    wait_for_task(htmx, "Written with htmx")
+    assert htmx.page.input_value("input[name=title]") == ""  # reset after the 204
+
+    assert (
+        task_titles(htmx) == task_titles(datastar) == ["Written with Datastar", "Written with htmx"]
+    )
+    # The htmx page is still swapping into the same list element (not a stale one).
+    assert htmx.page.locator("#task-list > #tasks").count() == 1
+    assert datastar.errors == []
+    assert htmx.errors == []
+
+
+def test_htmx_tab_shows_its_own_field_errors_from_the_stream(browsers: Browsers) -> None:
+    htmx = open_tasks(browsers, "htmx")
+    other = open_tasks(browsers, "htmx")
+    wait_for_htmx_stream(htmx)
+    wait_for_htmx_stream(other)
+
+    with htmx.page.expect_response(lambda r: r.url.endswith("/tasks/add/")) as answer:
+        htmx.page.click("form button")  # empty title
+    assert answer.value.status == 422
+    htmx.page.wait_for_function(
+        "() => document.getElementById('errors-title').textContent === 'This field is required.'",
+        timeout=TIMEOUT,
+    )
+    assert other.page.text_content("#errors-title") == ""  # the other tab's stream heard nothing
+
+    # A good post clears the error (before the request) and the stream shows the task.
+    htmx.page.fill("input[name=title]", "Fixed")
+    htmx.page.click("form button")
+    wait_for_task(other, "Fixed")
+    assert htmx.page.text_content("#errors-title") == ""
+    assert htmx.errors == []
+
+
+def test_htmx_tab_shows_a_rejected_commands_toast_then_removes_it(browsers: Browsers) -> None:
+    """Any command posted from the page reports to this tab's stream (here a test command whose
+    business rule refuses the name "forbidden": 409)."""
+    htmx = open_tasks(browsers, "htmx")
+    wait_for_htmx_stream(htmx)
+    htmx.page.evaluate(
+        """() => {
+            const form = document.createElement('form');
+            form.setAttribute('hx-post', '/test/groups/add/');
+            form.innerHTML = '<input name="name" value="forbidden">';
+            document.querySelector('main').appendChild(form);
+            htmx.process(form);
+            htmx.trigger(form, 'submit');
+        }"""
+    )
+    toast = htmx.page.locator("#realtime-toasts [role=alert]")
+    toast.wait_for(timeout=TIMEOUT)
+    assert toast.inner_text().strip() == "That name is forbidden."
+    toast.wait_for(state="detached", timeout=TIMEOUT)  # hx-on::load removes it after 6 s
+    assert htmx.errors == []
