@@ -20,12 +20,14 @@ distinct (window, event) and shares the result.
 from __future__ import annotations
 
 import struct
-import weakref
 import zlib
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
+
+if TYPE_CHECKING:
+    from realtime.relay.hub import Hub
 
 WINDOW = 32 * 1024
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
@@ -80,15 +82,9 @@ class BlockCache:
         return block
 
 
-_caches: weakref.WeakKeyDictionary[Any, BlockCache] = weakref.WeakKeyDictionary()
-
-
-def shared_blocks(hub: Any) -> BlockCache:
+def shared_blocks(hub: Hub) -> BlockCache:
     """The block cache of one hub (one event loop)."""
-    cache = _caches.get(hub)
-    if cache is None:
-        cache = _caches[hub] = BlockCache()
-    return cache
+    return hub.attached(BlockCache)
 
 
 class GzipStream:

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import weakref
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from django.db import close_old_connections
 
 from realtime.stats import counters
+
+if TYPE_CHECKING:
+    from realtime.relay.hub import Hub
 
 T = TypeVar("T")
 
@@ -108,15 +110,9 @@ class SharedRenders:
             raise
 
 
-_shared: weakref.WeakKeyDictionary[Any, SharedRenders] = weakref.WeakKeyDictionary()
-
-
-def shared_renders(hub: Any) -> SharedRenders:
+def shared_renders(hub: Hub) -> SharedRenders:
     """The shared renders of one hub (one event loop)."""
-    renders = _shared.get(hub)
-    if renders is None:
-        renders = _shared[hub] = SharedRenders()
-    return renders
+    return hub.attached(SharedRenders)
 
 
 def _failed(task: asyncio.Future[bytes]) -> bool:

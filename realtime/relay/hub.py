@@ -23,9 +23,9 @@ import logging
 import time
 import weakref
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from realtime.relay.topics import decode, validate_topic
 from realtime.stats import counters
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from realtime.relay.base import Backend
 
 logger = logging.getLogger("realtime")
+
+T = TypeVar("T")
 
 #: Private notices kept per subscription while its stream is busy; older ones are dropped.
 MAX_NOTICES = 16
@@ -96,6 +98,13 @@ class Hub:
         self._exact: dict[str, set[Subscription]] = {}
         self._prefix: dict[str, set[Subscription]] = {}
         self._started: asyncio.Task[None] | None = None
+        self._attached: dict[Callable[[], Any], Any] = {}
+
+    def attached(self, factory: Callable[[], T]) -> T:
+        """The one object ``factory`` makes for this hub (per-loop caches of other modules)."""
+        if factory not in self._attached:
+            self._attached[factory] = factory()
+        return cast(T, self._attached[factory])
 
     @property
     def subscription_count(self) -> int:
