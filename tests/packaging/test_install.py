@@ -6,8 +6,9 @@ made with ``django-admin startproject``, and ``docs/quickstart.md`` is applied t
 block whose first line names a file is written there as it is (settings blocks replace or add the
 named settings). The project is migrated on a database of its own, served with
 ``manage.py runserver`` on loopback, and a task POSTed to its command must reach an open stream.
+Then the examples of ``docs/testing.md`` are written into the same project and must pass there.
 
-Nothing here imports the demo project; the quickstart's text is the only source of the app.
+Nothing here imports the demo project; the docs' text is the only source of the app and its tests.
 """
 
 from __future__ import annotations
@@ -41,15 +42,16 @@ import pytest
 from tests.conftest import ROOT, free_port, stop_process, wait_for_port
 
 QUICKSTART = ROOT / "docs" / "quickstart.md"
+TESTING = ROOT / "docs" / "testing.md"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 DIST_NAME = PROJECT["name"].replace("-", "_")
 VERSION = PROJECT["version"]
 
 #: Fenced blocks whose first line is a comment naming the file they belong to.
 _BLOCK = re.compile(r"^```[a-z]*\n(?P<body>.*?)^```", re.MULTILINE | re.DOTALL)
-_MARKER = re.compile(r"^(?:#|\{#)\s*(?P<path>[\w./-]+\.(?:py|html))\s*(?:#\})?\s*$")
+_MARKER = re.compile(r"^(?:#|\{#)\s*(?P<path>[\w./-]+\.(?:py|html|ini))\s*(?:#\})?\s*$")
 
-#: The shell steps of the quickstart this test takes (each must appear in the docs as written).
+#: The shell steps of the docs this test takes (each must appear in the docs as written).
 COMMANDS = (
     "python -m pip install django-realtime-cqrs",
     "django-admin startproject mysite",
@@ -58,6 +60,7 @@ COMMANDS = (
     "python manage.py migrate",
     "python manage.py runserver",
 )
+TESTING_COMMANDS = ("python -m pip install pytest pytest-django", "python -m pytest")
 
 #: Every bounded wait of the test, in seconds.
 BUILD_TIMEOUT = 120
@@ -66,10 +69,10 @@ COMMAND_TIMEOUT = 60
 EVENT_TIMEOUT = 5
 
 
-def quickstart_files() -> dict[str, str]:
-    """The quickstart's code blocks that name their file: ``{path: text}`` (marker line kept)."""
+def doc_files(doc: Path) -> dict[str, str]:
+    """A page's code blocks that name their file: ``{path: text}`` (marker line kept)."""
     files: dict[str, str] = {}
-    for block in _BLOCK.finditer(QUICKSTART.read_text()):
+    for block in _BLOCK.finditer(doc.read_text()):
         body = block["body"]
         marker = _MARKER.match(body.split("\n", 1)[0])
         if marker:
@@ -144,7 +147,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
 
 
 def test_quickstart_names_every_file_and_step() -> None:
-    files = quickstart_files()
+    files = doc_files(QUICKSTART)
     assert set(files) == {
         "mysite/settings.py",
         "mysite/urls.py",
@@ -164,6 +167,15 @@ def test_quickstart_names_every_file_and_step() -> None:
     text = QUICKSTART.read_text()
     for command in COMMANDS:
         assert f"\n{command}\n" in text, f"the quickstart no longer says `{command}`"
+
+
+def test_testing_guide_names_its_files_and_steps() -> None:
+    files = doc_files(TESTING)
+    assert set(files) == {"pytest.ini", "tasks/test_tasks.py"}
+    compile(files["tasks/test_tasks.py"], "tasks/test_tasks.py", "exec")
+    text = TESTING.read_text()
+    for command in TESTING_COMMANDS:
+        assert f"\n{command}\n" in text, f"testing.md no longer says `{command}`"
 
 
 def test_apply_settings_replaces_and_appends() -> None:
@@ -241,7 +253,7 @@ def test_sdist_holds_changelog_license_and_docs(dist: Dist) -> None:
 # --- the quickstart, live ---------------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def database() -> Iterator[dict[str, Any]]:
     """A fresh, empty database on the test session's PostgreSQL server; dropped afterwards."""
     from django.db import connection
@@ -267,7 +279,9 @@ def database() -> Iterator[dict[str, Any]]:
         }
     finally:
         with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            # pytest-django's test database too, should the project's own test run have died.
+            for stale in (name, f"test_{name}"):
+                admin.execute(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)')
 
 
 def user_environment(venv: Path) -> dict[str, str]:
@@ -424,50 +438,57 @@ def is_patch(event: Event) -> bool:
     return event.event == "datastar-patch-elements"
 
 
-@pytest.mark.slow
-def test_quickstart_project_goes_live(dist: Dist, database: dict[str, Any], tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
+@dataclass(frozen=True)
+class Project:
+    root: Path  # the directory startproject ran in
+    site: Path  # the project (manage.py)
+    python: str  # the fresh virtualenv's interpreter
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def project(
+    dist: Dist, database: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Project]:
+    """The quickstart, done by the book in a fresh virtualenv with the built wheel installed."""
+    root = tmp_path_factory.mktemp("quickstart")
+    venv = root / "venv"
     python = str(venv / "bin" / "python")
-    run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path, timeout=COMMAND_TIMEOUT)
+    run([sys.executable, "-m", "venv", str(venv)], cwd=root, timeout=COMMAND_TIMEOUT)
     env = user_environment(venv)
-    run(
-        [python, "-m", "pip", "install", "--quiet", str(dist.wheel)],
-        cwd=tmp_path,
-        env=env,
-        timeout=INSTALL_TIMEOUT,
-    )
+    pip = [python, "-m", "pip", "install", "--quiet"]
+    run([*pip, str(dist.wheel)], cwd=root, env=env, timeout=INSTALL_TIMEOUT)
 
     # The documented steps, as written (see COMMANDS).
-    run(
-        [str(venv / "bin" / "django-admin"), "startproject", "mysite"],
-        cwd=tmp_path,
-        env=env,
-        timeout=COMMAND_TIMEOUT,
-    )
-    site = tmp_path / "mysite"
+    django_admin = str(venv / "bin" / "django-admin")
+    run([django_admin, "startproject", "mysite"], cwd=root, env=env, timeout=COMMAND_TIMEOUT)
+    site = root / "mysite"
     run([python, "manage.py", "startapp", "tasks"], cwd=site, env=env, timeout=COMMAND_TIMEOUT)
-    for path, text in quickstart_files().items():
+    write_doc_files(site, doc_files(QUICKSTART))
+    with (site / "mysite" / "settings.py").open("a") as settings:
+        # The one thing the docs leave to the reader: where the database is.
+        settings.write(f"\n\nDATABASES = {{'default': {database!r}}}\n")
+    for step in (["makemigrations", "tasks"], ["migrate"], ["check", "--fail-level", "WARNING"]):
+        run([python, "manage.py", *step], cwd=site, env=env, timeout=COMMAND_TIMEOUT)
+    yield Project(root, site, python, env)
+    shutil.rmtree(venv, ignore_errors=True)
+
+
+def write_doc_files(site: Path, files: dict[str, str]) -> None:
+    """Write the docs' named blocks into the project (settings blocks are merged)."""
+    for path, text in files.items():
         target = site / path
         target.parent.mkdir(parents=True, exist_ok=True)
         if path == "mysite/settings.py":
             text = apply_settings(target.read_text(), text)
         target.write_text(text)
-    with (site / "mysite" / "settings.py").open("a") as settings:
-        # The one thing the docs leave to the reader: where the database is.
-        settings.write(f"\n\nDATABASES = {{'default': {database!r}}}\n")
-    run(
-        [python, "manage.py", "makemigrations", "tasks"], cwd=site, env=env, timeout=COMMAND_TIMEOUT
-    )
-    run([python, "manage.py", "migrate"], cwd=site, env=env, timeout=COMMAND_TIMEOUT)
-    run(
-        [python, "manage.py", "check", "--fail-level", "WARNING"],
-        cwd=site,
-        env=env,
-        timeout=COMMAND_TIMEOUT,
-    )
 
+
+@pytest.mark.slow
+def test_quickstart_project_goes_live(project: Project) -> None:
+    python, site, env = project.python, project.site, project.env
     port = free_port()
-    log_path = tmp_path / "runserver.log"
+    log_path = project.root / "runserver.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             [python, "manage.py", "runserver", f"127.0.0.1:{port}"],
@@ -525,4 +546,18 @@ def test_quickstart_project_goes_live(dist: Dist, database: dict[str, Any], tmp_
             if stream is not None:
                 stream.close()
             stop_process(server)
-    shutil.rmtree(venv, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_testing_guide_passes_in_the_quickstart_project(project: Project) -> None:
+    pip = [project.python, "-m", "pip", "install", "--quiet", "pytest", "pytest-django"]
+    run(pip, cwd=project.root, env=project.env, timeout=INSTALL_TIMEOUT)
+    write_doc_files(project.site, doc_files(TESTING))
+    output = run(
+        [project.python, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=project.site,
+        env=project.env,
+        timeout=COMMAND_TIMEOUT * 2,
+    )
+    tests = doc_files(TESTING)["tasks/test_tasks.py"].count("\ndef test_")
+    assert f"{tests} passed" in output, output
