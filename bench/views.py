@@ -12,7 +12,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from realtime.stats import stats as realtime_stats
+from realtime.metrics import stats as realtime_stats
 from tests.project.views import GroupsStream
 
 

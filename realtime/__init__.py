@@ -11,11 +11,11 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from realtime.broadcast import broadcast
+    from realtime.broadcasting import broadcast
     from realtime.commands import CommandError, CommandView, command
+    from realtime.metrics import stats
     from realtime.relay.publish import apublish, publish
     from realtime.relay.topics import InvalidTopic, PayloadTooLarge
-    from realtime.stats import stats
     from realtime.streams import StreamView
 
 __version__ = "0.1.0"
@@ -27,10 +27,10 @@ _EXPORTS = {
     "PayloadTooLarge": "realtime.relay.topics",
     "StreamView": "realtime.streams",
     "apublish": "realtime.relay.publish",
-    "broadcast": "realtime.broadcast",
+    "broadcast": "realtime.broadcasting",
     "command": "realtime.commands",
     "publish": "realtime.relay.publish",
-    "stats": "realtime.stats",
+    "stats": "realtime.metrics",
 }
 
 __all__ = [

@@ -90,7 +90,8 @@ class CommandView(View):
         form: forms.Form | None = None
         try:
             data = self._read_input(request)
-            self.tab = pop_tab(data) if isinstance(data, dict) else _pop_form_tab(data)
+            # A QueryDict is a dict too, whose pop() gives a list: test it first.
+            self.tab = _pop_form_tab(data) if isinstance(data, QueryDict) else pop_tab(data)
             form = self.form_class(data=data, **self.get_form_kwargs())
             self._check_shapes(form, data)
             if not form.is_valid():

@@ -38,11 +38,11 @@ from django.views import View
 from realtime.conf import get_config
 from realtime.encoding import GzipStream, accepts_gzip, shared_blocks
 from realtime.formats import StreamFormat, choose_format
+from realtime.metrics import counters
 from realtime.relay.hub import Hub, Subscription, get_hub
 from realtime.relay.topics import validate_topic
 from realtime.rendering import SharedRenders, run_sync, shared_renders
 from realtime.signals import BadSignals, pop_tab, read_signals, tab_topic
-from realtime.stats import counters
 
 logger = logging.getLogger("realtime")
 

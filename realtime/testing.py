@@ -286,14 +286,20 @@ def post_command(
     headers: dict[str, str] | None = None,
     csrf: bool = True,
     timeout: float = 10.0,
+    htmx: bool = False,
 ) -> CommandResponse:
     """POST a command as Datastar does (JSON signals; ``form=True`` for form data), with a valid
-    CSRF cookie and header unless ``csrf=False``."""
+    CSRF cookie and header unless ``csrf=False``.
+
+    ``htmx=True`` posts as an htmx form does: form data with ``HX-Request: true``.
+    """
     from urllib.parse import urlencode
 
     parts = urlsplit(url)
     jar = dict(cookies or {})
-    request_headers = {"Datastar-Request": "true", **(headers or {})}
+    form = form or htmx
+    client = {"HX-Request": "true"} if htmx else {"Datastar-Request": "true"}
+    request_headers = {**client, **(headers or {})}
     if csrf:
         jar.setdefault("csrftoken", TEST_CSRF_TOKEN)
         request_headers.setdefault("X-CSRFToken", jar["csrftoken"])

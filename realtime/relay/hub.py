@@ -27,8 +27,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from realtime.metrics import counters
 from realtime.relay.topics import decode, validate_topic
-from realtime.stats import counters
 
 if TYPE_CHECKING:
     from realtime.relay.base import Backend

@@ -22,8 +22,8 @@ from django.db import connections
 from psycopg import sql
 
 from realtime.conf import get_config
+from realtime.metrics import counters
 from realtime.relay.base import Backend
-from realtime.stats import counters
 
 if TYPE_CHECKING:
     from realtime.relay.hub import Hub

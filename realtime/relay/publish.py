@@ -8,9 +8,9 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from realtime.conf import get_config
+from realtime.metrics import counters
 from realtime.relay.base import backend_class
 from realtime.relay.topics import encode
-from realtime.stats import counters
 
 #: Callables told of every publish (``realtime.testing.capture_publishes`` uses it).
 observers: list[Callable[[str, Any], None]] = []

@@ -34,6 +34,7 @@ def test_all_is_pinned() -> None:
 @pytest.mark.parametrize("name", PUBLIC)
 def test_every_public_name_resolves_and_is_documented(name: str) -> None:
     value = getattr(realtime, name)
+    assert not inspect.ismodule(value), f"realtime.{name} is a module"
     assert inspect.getdoc(value), f"realtime.{name} has no docstring"
     assert name in dir(realtime)
 
@@ -106,3 +107,30 @@ def test_importing_realtime_does_nothing() -> None:
         "uvicorn",
     ):
         assert module not in new, f"import realtime imported {module}"
+
+
+SUBMODULES_FIRST = """
+import django
+django.setup()
+import realtime.broadcasting, realtime.metrics, realtime.relay.publish, realtime.commands
+import realtime
+from realtime import broadcast, stats
+import inspect
+assert inspect.isfunction(realtime.broadcast) and inspect.isfunction(realtime.stats)
+assert inspect.isfunction(broadcast) and inspect.isfunction(stats)
+print("ok")
+"""
+
+
+def test_public_functions_survive_their_modules_being_imported() -> None:
+    # Importing the modules that define them must not replace the public functions.
+    result = subprocess.run(
+        [sys.executable, "-c", SUBMODULES_FIRST],
+        cwd=ROOT,
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.stdout.strip() == "ok", result.stderr
