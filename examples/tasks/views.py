@@ -40,3 +40,8 @@ class TaskStream(realtime.StreamView):
 def index(request: HttpRequest) -> HttpResponse:
     """The page: a form and the list, which opens the stream."""
     return render(request, "tasks/index.html", {"tasks": Task.objects.order_by("id")})
+
+
+def htmx_index(request: HttpRequest) -> HttpResponse:
+    """The same page for htmx: same stream (named HTML events for htmx), same command."""
+    return render(request, "tasks/htmx.html", {"tasks": Task.objects.order_by("id")})
