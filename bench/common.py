@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results")
 BENCH_DB = os.environ.get("BENCH_DB", "bench")
 CHANNELS_VENV = ROOT / "bench" / ".venv-channels"
 

@@ -53,6 +53,9 @@ async def _read_sse(
             if not chunk:
                 raise RuntimeError("stream ended")
             client.wire_bytes += len(chunk)
+            if encoding != "identity":  # compressed: count chunks, do not parse
+                client.record(b"")
+                continue
             buffer += chunk
             *complete, buffer = buffer.split(b"\n\n")
             for block in complete:

@@ -40,8 +40,8 @@ class Peer:
         return server.url + self.stream
 
 
-def realtime_server() -> AbstractContextManager[Server]:
-    return serve("realtime", "config.asgi:application", settings="bench.settings")
+def realtime_server(env: dict[str, str] | None = None) -> AbstractContextManager[Server]:
+    return serve("realtime", "config.asgi:application", settings="bench.settings", env=env)
 
 
 def floor_server() -> AbstractContextManager[Server]:

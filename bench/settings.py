@@ -19,3 +19,5 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
+if os.environ.get("BENCH_STREAM_COMPRESSION"):
+    REALTIME["STREAM_COMPRESSION"] = os.environ["BENCH_STREAM_COMPRESSION"]

@@ -1,0 +1,75 @@
+"""Each benchmark script at a tiny size (N = 20), so the benchmarks never rot.
+
+The scripts run as subprocesses (they start and kill their own servers) on a database of their own
+and write their results to a temporary directory. The Channels peer runs only when its virtualenv
+(``bench/.venv-channels``) already exists: creating it needs the network and minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def run_bench(tmp_path: Path, *args: str) -> None:
+    env = {"BENCH_RESULTS": str(tmp_path), "BENCH_DB": "bench_smoke"}
+    completed = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env={**_environ(), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+
+
+def _environ() -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def test_fanout(tmp_path: Path) -> None:
+    peers = "realtime,naive,floor"
+    if (ROOT / "bench" / ".venv-channels" / "bin" / "python").exists():
+        peers += ",channels"
+    run_bench(tmp_path, "bench.fanout", "--n", "20", "--burst", "10", "--peers", peers)
+    results = json.loads((tmp_path / "fanout.json").read_text())["raw"]
+    assert {r["peer"] for r in results} == set(peers.split(","))
+    for r in results:
+        assert "error" not in r, r
+        assert r["received"] == 20, r
+        assert r["burst_converged"] == 20, r
+    ours = next(r for r in results if r["peer"] == "realtime")
+    # The counters move: one shared render per wake, fewer renders than notifications.
+    assert 0 < ours["burst_renders"] <= ours["burst_notifications"] == 10
+    assert ours["pg_peak"].get("realtime-listener") == 1
+    assert (tmp_path / "fanout.md").read_text().startswith("# Fan-out")
+    assert (tmp_path / "fanout.png").stat().st_size > 0
+
+
+def test_commands(tmp_path: Path) -> None:
+    run_bench(tmp_path, "bench.commands", "--count", "20")
+    results = json.loads((tmp_path / "commands.json").read_text())["raw"]
+    assert all(r["statuses"] == {"204": 20} for r in results), results
+
+
+def test_bytes(tmp_path: Path) -> None:
+    run_bench(tmp_path, "bench.bytes", "--n", "20", "--updates", "5")
+    sent = json.loads((tmp_path / "bytes.json").read_text())["raw"]["bytes"]
+    raw = sent.pop("identity (raw)")
+    assert len(sent) == 4
+    for label, size in sent.items():
+        assert 0 < size < raw, label
