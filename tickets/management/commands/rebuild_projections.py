@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tickets.projector import rebuild_all
 
@@ -21,8 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, batch_size: int, **options: Any) -> None:
         if batch_size < 1:
-            self.stderr.write("--batch-size must be at least 1.")
-            raise SystemExit(2)
+            raise CommandError(f"--batch-size must be at least 1, not {batch_size}.")
 
         def progress(done: int, total: int) -> None:
             self.stdout.write(f"Projected {done}/{total} tickets")
