@@ -12,11 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -90,12 +92,22 @@ def browser() -> Iterator[Any]:
         pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    # Playwright's sync API keeps its (idle) event loop marked as running on this thread, which
+    # Django takes for an async context; the tests' ORM calls are plain synchronous code.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -111,12 +123,53 @@ def server(transactional_db: None, tmp_path: Path) -> Iterator[ServerProcess]:
 
 @dataclass
 class Tab:
-    """A page in a browser context logged in as one user, with what went wrong in it."""
+    """A page in a browser context logged in as one user, with what went wrong in it.
+
+    It also follows the page's streams through the DevTools protocol: :meth:`wait_stream` knows
+    when a stream's response has delivered data (the server subscribed and sent its first render),
+    which no DOM change shows when that render equals the first paint.
+    """
 
     page: Any
     user: str
     errors: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
+    requests: dict[str, str] = field(default_factory=dict)  # DevTools request id -> URL path
+    received: dict[str, int] = field(default_factory=dict)  # request id -> bytes of data
+    stream_order: list[str] = field(default_factory=list)  # request ids, in the order sent
+
+    def follow_streams(self, context: Any) -> None:
+        session = context.new_cdp_session(self.page)
+        session.on("Network.requestWillBeSent", self._on_request)
+        session.on("Network.dataReceived", self._on_data)
+        session.send("Network.enable")
+
+    def _on_request(self, event: dict[str, Any]) -> None:
+        path = urlsplit(event["request"]["url"]).path
+        if path.endswith("/stream/"):
+            self.requests[event["requestId"]] = path
+            self.stream_order.append(event["requestId"])
+
+    def _on_data(self, event: dict[str, Any]) -> None:
+        if event["requestId"] in self.requests:
+            self.received[event["requestId"]] = (
+                self.received.get(event["requestId"], 0) + event["dataLength"]
+            )
+
+    def streams(self, path: str) -> list[int]:
+        """Bytes received by each request of the stream at ``path``, oldest first."""
+        return [self.received.get(r, 0) for r in self.stream_order if self.requests[r] == path]
+
+    def wait_stream(self, path: str, *, newer_than: int = 0, timeout: float = 10.0) -> None:
+        """Wait until a request to ``path`` after the first ``newer_than`` ones has sent data."""
+        deadline = time.monotonic() + timeout
+        while not any(self.streams(path)[newer_than:]):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.user}'s stream {path} sent nothing within {timeout}s"
+                    f" (requests: {self.streams(path)})"
+                )
+            self.page.wait_for_timeout(25)  # lets Playwright deliver DevTools events
 
 
 @dataclass
@@ -157,6 +210,7 @@ class Browsers:
         context = context or self.context()
         page = context.new_page()
         tab = Tab(page, username or "anonymous")
+        tab.follow_streams(context)
         page.on("pageerror", lambda exc: tab.errors.append(str(exc)))
         page.on("console", lambda msg: tab.console.append(f"{msg.type}: {msg.text}"))
         if username is not None and not any(
@@ -191,9 +245,19 @@ def make_user(transactional_db: None) -> Callable[..., Any]:
     from django.contrib.auth import get_user_model
 
     def make(username: str, **extra: Any) -> Any:
-        return get_user_model().objects.create_user(username, password=PASSWORD, **extra)
+        user = get_user_model()(username=username, **extra)
+        user.password = fast_password_hash()
+        user.save()
+        return user
 
     return make
+
+
+def fast_password_hash() -> str:
+    """``PASSWORD`` hashed with MD5: logging in costs the server nothing (see settings.py)."""
+    from django.contrib.auth.hashers import MD5PasswordHasher
+
+    return MD5PasswordHasher().encode(PASSWORD, "e2etests")
 
 
 @pytest.fixture

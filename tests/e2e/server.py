@@ -85,6 +85,7 @@ class ServerProcess:
             REALTIME_OVERRIDES=json.dumps(self.realtime),
         )
         env.pop("REALTIME_DATASTAR_URL", None)
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set while Playwright runs; not for the server
         env.update(self.extra_env)
         return env
 
@@ -100,7 +101,7 @@ class ServerProcess:
                     sys.executable,
                     "-m",
                     "uvicorn",
-                    "config.asgi:application",
+                    "tests.e2e.asgi:application",
                     "--host",
                     "127.0.0.1",
                     "--port",

@@ -12,3 +12,9 @@ from tests.project.settings import *  # noqa: F403
 from tests.project.settings import REALTIME
 
 REALTIME = {**REALTIME, **json.loads(os.environ.get("REALTIME_OVERRIDES") or "{}")}
+
+# Users of the browser tests log in with a fast hash (see tests/e2e/conftest.py: make_user).
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
