@@ -7,8 +7,10 @@ Choosing (:func:`choose_format`): Datastar's fetch sends ``Datastar-Request: tru
 ``EventSource`` (what htmx's SSE extension opens) cannot send custom headers, so a request without
 it that accepts ``text/event-stream`` gets :class:`HtmxFormat`. Anything else gets Datastar's.
 
-What htmx's SSE extension (``hx-sse``, shipped by django-htmx) does with an event, and therefore
-what :class:`HtmxFormat` sends:
+What htmx 2's SSE extension (``hx-sse``, shipped by django-htmx and loaded by its default
+``{% htmx_script extensions="hx-sse" %}``) does with an event, and therefore what
+:class:`HtmxFormat` sends (htmx 4's extension is a different protocol, fetch-based with
+``hx-sse:connect`` and no ``sse-swap``; it is not supported):
 
 - An element with ``sse-swap="a,b"`` (inside the element with ``sse-connect``) listens to the
   events *named* ``a`` and ``b``; the event's data, the ``data:`` lines joined with ``\\n`` by the
