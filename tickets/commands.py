@@ -11,6 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.db import transaction
 
 from realtime import CommandError, CommandView
 from tickets.models import Status, Ticket
@@ -39,7 +40,7 @@ class AgentNoteForm(forms.Form):
 
 
 def create_ticket(customer: AbstractBaseUser, subject: str, message: str) -> Ticket:
-    """Open a new ticket for ``customer``."""
+    """Open a new ticket for ``customer`` (written, projected and published atomically)."""
     return Ticket.objects.create(customer=customer, subject=subject, message=message)
 
 
@@ -51,11 +52,12 @@ def _locked_ticket(ticket_id: int) -> Ticket:
         raise CommandError(f"Ticket #{ticket_id} does not exist.", status=404) from None
 
 
+@transaction.atomic
 def update_status(ticket_id: int, status: str) -> Ticket:
     """Move a ticket to ``status``. Closed tickets stay closed; the same status writes nothing.
 
     Raises :class:`~realtime.CommandError` (409) when reopening a closed ticket and (404) when
-    the ticket does not exist. Call it inside a transaction.
+    the ticket does not exist. Atomic on its own, or part of the caller's transaction.
     """
     ticket = _locked_ticket(ticket_id)
     if ticket.status == status:
@@ -67,11 +69,12 @@ def update_status(ticket_id: int, status: str) -> Ticket:
     return ticket
 
 
+@transaction.atomic
 def set_agent_note(ticket_id: int, note: str) -> Ticket:
     """Set (or, with a blank ``note``, clear) the agent note of a ticket.
 
     An unchanged note writes nothing. Raises :class:`~realtime.CommandError` (404) when the ticket
-    does not exist. Call it inside a transaction.
+    does not exist. Atomic on its own, or part of the caller's transaction.
     """
     ticket = _locked_ticket(ticket_id)
     note = note.strip()

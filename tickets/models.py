@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db import models
+from django.db import models, router, transaction
 from django.utils import timezone
 
 
@@ -44,6 +44,14 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.subject}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save in a transaction even from the shell, so the write, its projection and its
+        publish (``post_save`` receivers) commit together or not at all."""
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using):
+            super().save(*args, **kwargs)
+        self.loaded_customer_id = self.customer_id
 
     @classmethod
     def from_db(

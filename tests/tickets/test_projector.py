@@ -243,3 +243,19 @@ class TestRebuildAll:
     def test_batch_size_must_be_positive(self) -> None:
         with pytest.raises(ValueError, match="batch_size"):
             rebuild_all(batch_size=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_shell_save_is_atomic_with_its_projection(
+    make_ticket: MakeTicket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket = make_ticket(subject="Before")
+
+    def broken_projection(ticket_id: int) -> None:
+        raise RuntimeError("projection failed")
+
+    monkeypatch.setattr(projector, "project_ticket", broken_projection)
+    ticket.subject = "After"
+    with pytest.raises(RuntimeError, match="projection failed"):
+        ticket.save()  # autocommit mode, as in `manage.py shell`
+    assert Ticket.objects.get(pk=ticket.pk).subject == "Before"
