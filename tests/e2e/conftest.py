@@ -23,6 +23,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import ROOT
+
+# Playwright's sync API keeps an event loop running on the test's thread; without this, Django
+# refuses the database work of pytest-django's teardown ("cannot call this from an async context").
+# The tests' own ORM calls happen outside Playwright's loop; the servers under test are separate.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 from tests.e2e.server import ServerProcess, test_database_url
 
 STARHTML = "starhtml==0.7.0"
