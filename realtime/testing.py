@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import queue
@@ -94,6 +95,7 @@ class LiveServer:
         self.port = port or _free_port(host)
         self._thread: threading.Thread | None = None
         self._server: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -113,6 +115,13 @@ class LiveServer:
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
+        serve = self._server.serve
+
+        async def serve_remembering_the_loop(*args: Any, **kwargs: Any) -> None:
+            self._loop = asyncio.get_running_loop()
+            await serve(*args, **kwargs)
+
+        self._server.serve = serve_remembering_the_loop
         self._thread = threading.Thread(
             target=self._server.run, name="realtime-live-server", daemon=True
         )
@@ -125,9 +134,14 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from realtime.lifecycle import close_all_streams
+        from realtime.relay.hub import all_hubs
 
-        close_all_streams()
+        # End this server's streams only: other live servers of the process keep theirs.
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            for hub in all_hubs():
+                if hub.loop is loop:
+                    loop.call_soon_threadsafe(hub.close)
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)

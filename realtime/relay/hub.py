@@ -130,16 +130,18 @@ class Hub:
         state = frozenset(validate_topic(t, pattern=True) for t in topics)
         notices = frozenset(validate_topic(t) for t in notice_topics)
         subscription = Subscription(state, notices, self.version)
-        if self.closed:
-            subscription.close()
-        else:
-            for topic in state | notices:
-                table, key = (
-                    (self._prefix, topic[:-1]) if topic.endswith(".*") else (self._exact, topic)
-                )
-                table.setdefault(key, set()).add(subscription)
-            await self.ensure_started()
+        # Registered inside the try: a caller cancelled while the listener starts (a client that
+        # leaves at once) must not leave its subscription behind.
         try:
+            if self.closed:
+                subscription.close()
+            else:
+                for topic in state | notices:
+                    table, key = (
+                        (self._prefix, topic[:-1]) if topic.endswith(".*") else (self._exact, topic)
+                    )
+                    table.setdefault(key, set()).add(subscription)
+                await self.ensure_started()
             yield subscription
         finally:
             self._remove(subscription)

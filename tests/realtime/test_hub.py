@@ -261,3 +261,57 @@ async def test_removing_one_subscriber_keeps_the_others(hub: Hub) -> None:
         assert hub.topic_counts() == {"a": 1}
         hub.dispatch("a")
         assert woken(stays)
+
+
+class SlowBackend(FakeBackend):
+    """A listener that takes until ``ready`` is set to start (or fails with ``error``)."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        super().__init__()
+        self.ready = asyncio.Event()
+        self.error = error
+
+    async def start(self, hub: Hub) -> None:
+        self.starts += 1
+        await self.ready.wait()
+        if self.error is not None:
+            raise self.error
+
+
+async def test_cancelled_while_the_listener_starts_leaves_nothing_behind() -> None:
+    # A client that goes away at once: its stream is cancelled inside subscribe().
+    backend = SlowBackend()
+    hub = Hub(backend)
+
+    async def stream() -> None:
+        async with hub.subscribe(["a"], notice_topics=["tab.abcdefgh"]):
+            raise AssertionError("never entered")
+
+    task = asyncio.create_task(stream())
+    await asyncio.sleep(0.01)
+    assert hub.subscription_count == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert hub.subscription_count == 0
+    assert hub.topic_counts() == {}
+    # The listener's start was shielded: the next subscriber waits for the same one.
+    later = asyncio.create_task(stream_once(hub))
+    backend.ready.set()
+    await asyncio.wait_for(later, 1)
+    assert backend.starts == 1
+
+
+async def stream_once(hub: Hub) -> None:
+    async with hub.subscribe(["a"]):
+        pass
+
+
+async def test_a_listener_that_fails_to_start_leaves_nothing_behind() -> None:
+    backend = SlowBackend(error=RuntimeError("no database"))
+    backend.ready.set()
+    hub = Hub(backend)
+    with pytest.raises(RuntimeError, match="no database"):
+        async with hub.subscribe(["a"]):
+            pass
+    assert hub.subscription_count == 0
