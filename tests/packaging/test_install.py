@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import django
 import psycopg
 import pytest
 
@@ -456,7 +457,8 @@ def project(
     python = str(venv / "bin" / "python")
     run([sys.executable, "-m", "venv", str(venv)], cwd=root, timeout=COMMAND_TIMEOUT)
     env = user_environment(venv)
-    pip = [python, "-m", "pip", "install", "--quiet"]
+    # The Django of this test session, so each leg of the matrix (5.2 LTS, 6.x) checks its own.
+    pip = [python, "-m", "pip", "install", "--quiet", f"Django=={django.__version__}"]
     run([*pip, str(dist.wheel)], cwd=root, env=env, timeout=INSTALL_TIMEOUT)
 
     # The documented steps, as written (see COMMANDS).
