@@ -136,3 +136,81 @@ def test_htmx_tab_shows_a_rejected_commands_toast_then_removes_it(browsers: Brow
     assert toast.inner_text().strip() == "That name is forbidden."
     toast.wait_for(state="detached", timeout=TIMEOUT)  # hx-on::load removes it after 6 s
     assert htmx.errors == []
+
+
+def test_htmx_swaps_every_event_of_the_wire_format(browser: Any) -> None:
+    """The format's bytes, read by Chromium's EventSource and swapped by htmx 2's SSE extension:
+    multi-line HTML (CRLF too), out-of-band field errors, toasts, and out-of-band patches."""
+    from django.template.loader import render_to_string
+
+    from realtime.formats import HtmxFormat
+    from realtime.templatetags.realtime import realtime_htmx_notices
+
+    fmt = HtmxFormat()
+    toast = render_to_string(
+        "realtime/htmx_toast.html", {"message": "No <b>way</b>", "level": "error"}
+    )
+    body = (
+        # One render: the list for the wrapper, and a counter elsewhere swapped out of band.
+        fmt.patch(
+            '<ul id="tasks">\r\n  <li>one</li>\n  <li>two</li>\r</ul>\n'
+            '<p id="count" hx-swap-oob="true">2 tasks</p>'
+        )
+        + fmt.field_errors({"title": "Too <long>.", "due": ""})
+        + fmt.toast(toast)
+    )
+    origin = "http://htmx.test"
+    htmx_js = Path(finders.find("django_htmx/htmx-2.min.js") or "").read_bytes()
+    sse_js = Path(finders.find("django_htmx/ext/hx-sse-2.min.js") or "").read_bytes()
+    page_html = f"""<!doctype html><html><head>
+        <script src="/htmx.js"></script><script src="/sse.js"></script></head>
+        <body hx-ext="sse" sse-connect="/stream">
+          <div id="wrap" sse-swap="patch"><ul id="tasks"><li>old</li></ul></div>
+          <p id="count">0 tasks</p>
+          <span id="errors-title">stale</span><span id="errors-due">stale</span>
+          {realtime_htmx_notices()}
+        </body></html>"""
+    files = {
+        "/": ("text/html", page_html.encode()),
+        "/htmx.js": ("text/javascript", htmx_js),
+        "/sse.js": ("text/javascript", sse_js),
+        "/stream": ("text/event-stream", body.encode()),
+    }
+
+    def handle(route: Any) -> None:
+        path = "/" + route.request.url.removeprefix(origin).lstrip("/").split("?")[0]
+        content_type, content = files[path]
+        route.fulfill(status=200, body=content, headers={"Content-Type": content_type})
+
+    context = browser.new_context()
+    try:
+        context.route(lambda url: True, handle)
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        # (The routed stream ends after one body, so EventSource reconnects and htmx logs an
+        # htmx:sseError each time: not a problem here. Swap errors are.)
+        page.add_init_script(
+            """window.swapProblems = [];
+            for (const name of ['htmx:oobErrorNoTarget', 'htmx:swapError', 'htmx:targetError']) {
+                document.addEventListener(name, () => window.swapProblems.push(name));
+            }"""
+        )
+        page.goto(origin + "/")
+        page.locator("#realtime-toasts [role=alert]").first.wait_for(timeout=TIMEOUT)
+        assert page.locator("#wrap > #tasks > li").all_inner_texts() == ["one", "two"]
+        # Every SSE line ending came back as "\n"; nothing else changed.
+        assert (
+            page.inner_html("#wrap") == '<ul id="tasks">\n  <li>one</li>\n  <li>two</li>\n</ul>\n'
+        )
+        assert page.text_content("#count") == "2 tasks"  # swapped in place, out of band
+        assert page.locator("#wrap #count").count() == 0
+        assert page.text_content("#errors-title") == "Too <long>."
+        assert page.text_content("#errors-due") == ""
+        assert page.locator("#realtime-toasts [role=alert]").first.inner_html() == (
+            "No &lt;b&gt;way&lt;/b&gt;"
+        )
+        assert problems == []
+        assert page.evaluate("window.swapProblems") == []
+    finally:
+        context.close()
