@@ -121,7 +121,8 @@ class Command(BaseCommand):
                 agent_note=rng.choice(NOTES) if rng.random() < 0.4 else "",
             )
             opened = now - timedelta(minutes=rng.randint(5, 14 * 24 * 60))
-            touched = min(now, opened + timedelta(minutes=rng.randint(0, 3 * 24 * 60)))
+            age = int((now - opened).total_seconds() // 60)
+            touched = opened + timedelta(minutes=rng.randint(0, min(age, 3 * 24 * 60)))
             # A believable history: update() skips auto_now, then the read row follows.
             Ticket.objects.filter(pk=ticket.pk).update(created_at=opened, updated_at=touched)
             project_ticket(ticket.pk)
