@@ -3,8 +3,6 @@ desk and portal updates live. The read model is derived data and has no admin.""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from django.contrib import admin
 
 from tickets.models import Ticket
@@ -22,7 +20,7 @@ class TicketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     raw_id_fields = ("customer",)
     readonly_fields = ("created_at", "updated_at")
     date_hierarchy = "created_at"
-    ordering: ClassVar[list[str]] = ["-updated_at", "-id"]
+    ordering = ("-updated_at", "-id")
 
     @admin.display(boolean=True, description="note")
     def has_note(self, ticket: Ticket) -> bool:

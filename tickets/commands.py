@@ -8,13 +8,17 @@ subclasses below add authorization, input validation and the HTTP contract (204,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import forms
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.db import transaction
 
 from realtime import CommandError, CommandView
 from tickets.models import Status, Ticket
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 #: The message of the rule that closed is final.
 CLOSED_IS_FINAL = "Closed tickets cannot be reopened."
@@ -39,7 +43,7 @@ class AgentNoteForm(forms.Form):
     note = forms.CharField(required=False, max_length=10_000, widget=forms.Textarea)
 
 
-def create_ticket(customer: AbstractBaseUser, subject: str, message: str) -> Ticket:
+def create_ticket(customer: User, subject: str, message: str) -> Ticket:
     """Open a new ticket for ``customer`` (written, projected and published atomically)."""
     return Ticket.objects.create(customer=customer, subject=subject, message=message)
 

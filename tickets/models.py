@@ -7,6 +7,7 @@ is its projection for list views, one row per ticket with the derived fields (``
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -57,8 +58,8 @@ class Ticket(models.Model):
     def from_db(
         cls,
         db: str | None,
-        field_names: list[str],
-        values: list[Any] | tuple[Any, ...],
+        field_names: Collection[str],
+        values: Collection[Any],
         **kwargs: Any,
     ) -> Ticket:
         """Load a ticket and remember its customer (see :meth:`topics`)."""

@@ -12,6 +12,8 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from django.utils import translation
 from django.views.generic import TemplateView
 
@@ -44,9 +46,16 @@ def desk_context(filters: TicketFilters) -> dict[str, Any]:
     }
 
 
-def portal_context(customer_id: int) -> dict[str, Any]:
+def portal_context(customer: int) -> dict[str, Any]:
     """What ``_portal.html`` shows: the customer's own tickets."""
-    return {"tickets": customer_tickets(customer_id)}
+    return {"tickets": customer_tickets(customer)}
+
+
+def customer_id(request: HttpRequest) -> int:
+    """The id of the logged-in user (the portal's views let no one else in)."""
+    if request.user.pk is None:
+        raise PermissionDenied
+    return int(request.user.pk)
 
 
 class StaffPageMixin(UserPassesTestMixin):
@@ -117,7 +126,7 @@ class PortalPage(LoginRequiredMixin, TemplateView):
         }
         return {
             **super().get_context_data(**kwargs),
-            **portal_context(self.request.user.pk),
+            **portal_context(customer_id(self.request)),
             "page_signals": json.dumps(signals),
         }
 
@@ -131,12 +140,12 @@ class PortalStream(LoginRequiredMixin, StreamView):
 
     def get_topics(self) -> list[str]:
         """This customer's topic (other customers' tickets never wake this stream), and rebuilds."""
-        return [f"customers.{self.request.user.pk}", REBUILT_TOPIC]
+        return [f"customers.{customer_id(self.request)}", REBUILT_TOPIC]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         """The portal partial's context for the requesting user."""
-        return {**super().get_context_data(**kwargs), **portal_context(self.request.user.pk)}
+        return {**super().get_context_data(**kwargs), **portal_context(customer_id(self.request))}
 
     def get_render_key(self) -> Hashable:
         """One render per customer (and language), whatever drafts the tab's signals hold."""
-        return (type(self).__qualname__, self.request.user.pk, translation.get_language())
+        return (type(self).__qualname__, customer_id(self.request), translation.get_language())

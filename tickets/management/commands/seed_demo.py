@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Permission
+from django.contrib.auth.models import Permission, User
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
@@ -88,7 +88,7 @@ class Command(BaseCommand):
             role = "agent (staff): /desk/ and /admin/" if agent else "customer: /my/"
             self.stdout.write(f"  {name:<6} password {password:<11} {role}")
 
-    def _user(self, username: str, password: str, agent: bool) -> AbstractUser:
+    def _user(self, username: str, password: str, agent: bool) -> User:
         user, _ = get_user_model().objects.get_or_create(
             username=username, defaults={"email": f"{username}@example.com"}
         )
@@ -101,9 +101,9 @@ class Command(BaseCommand):
                     content_type__app_label="tickets", codename__endswith="ticket"
                 )
             )
-        return user  # type: ignore[no-any-return]
+        return user
 
-    def _tickets(self, customers: list[AbstractUser]) -> int:
+    def _tickets(self, customers: list[User]) -> int:
         rng = random.Random(4)  # the same demo every time
         now = timezone.now()
         statuses = [Status.OPEN] * 5 + [Status.PENDING] * 3 + [Status.CLOSED] * 2
