@@ -234,7 +234,9 @@ class StreamView(View):
                                 return
                             chunks.append((body, True))
                     elif loop.time() >= refresh_at:
-                        body = await self._render(hub, shared, key, hub.version, subscription)
+                        # Time, not data, changed: a shared render of this version would be the
+                        # same bytes again, so this one is rendered afresh (key None).
+                        body = await self._render(hub, shared, None, hub.version, subscription)
                         if body is None:
                             return
                         chunks.append((body, True))
@@ -300,7 +302,9 @@ class StreamView(View):
                 counters.events_sent += 1
                 counters.bytes_sent += len(chunk)
                 timer = (
-                    loop.call_later(stall, _disconnect_stalled, task) if stall and task else None
+                    loop.call_later(stall, _disconnect_stalled, task, pieces)
+                    if stall and task
+                    else None
                 )
                 try:
                     yield chunk
@@ -311,7 +315,17 @@ class StreamView(View):
             yield encoder.finish()
 
 
-def _disconnect_stalled(task: asyncio.Task[Any]) -> None:
+_closing: set[asyncio.Task[Any]] = set()
+
+
+def _disconnect_stalled(task: asyncio.Task[Any], pieces: AsyncIterator[Any]) -> None:
     counters.stalled_disconnects += 1
     logger.warning("realtime: closing a stream whose client stopped reading")
+    # End the stream itself now (its finally removes the subscription): cancelling the response
+    # task alone leaves the suspended generators to the garbage collector, which may be late.
+    aclose = getattr(pieces, "aclose", None)
+    if aclose is not None:
+        closing = task.get_loop().create_task(aclose())
+        _closing.add(closing)
+        closing.add_done_callback(_closing.discard)
     task.cancel("realtime: the client stopped reading the stream")

@@ -4,6 +4,11 @@ heartbeat, refresh, cleanup, authorization, WSGI refusal, stalled clients, compr
 from __future__ import annotations
 
 import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,14 +17,15 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client, override_settings
 
 from realtime import publish, stats
 from realtime.conf import get_config
-from realtime.testing import LiveServer, open_stream
+from realtime.testing import LiveServer, open_stream, parse_sse
+from tests.conftest import ROOT, free_port, server_env, stop_process, wait_for_port
 from tests.project import views
 from tests.realtime.conftest import (
     CLOCK,
@@ -28,6 +34,7 @@ from tests.realtime.conftest import (
     DecodedStream,
     RawStreams,
     add_group,
+    database_url,
     group_names,
     is_patch,
     shows,
@@ -183,9 +190,9 @@ def test_disconnect_removes_the_subscription(server: LiveServer) -> None:
     ("compression", "encoding"), [("gzip", "gzip"), ("middleware", "gzip"), ("middleware", "br")]
 )
 def test_disconnect_cleanup_with_compression(
-    transactional_db: None, compression: str, encoding: str
+    server: LiveServer, compression: str, encoding: str
 ) -> None:
-    with override_realtime(STREAM_COMPRESSION=compression), LiveServer() as server:
+    with override_realtime(STREAM_COMPRESSION=compression):
         base = stats()["open_streams"]
         streams = [DecodedStream(server.port, GROUPS, encoding=encoding) for _ in range(3)]
         try:
@@ -223,11 +230,14 @@ def test_heartbeat_comment(server: LiveServer) -> None:
 def test_refresh_interval_re_renders_without_publishes(server: LiveServer) -> None:
     with open_stream(server.url + CLOCK) as stream:
         stream.next_event(timeout=5)
+        rendered_before = views.render_count
         started = time.monotonic()
         for _ in range(3):
             stream.next_event(is_patch, timeout=2)
-        # ClockStream refreshes every 0.2 s: three renders in well under a second or two.
+        # ClockStream refreshes every 0.2 s: three renders in well under a second or two...
         assert time.monotonic() - started < 2
+        # ...each a new render (a clock must not be sent the same bytes again).
+        assert views.render_count >= rendered_before + 3
 
 
 def test_refresh_stream_still_renders_on_publish(server: LiveServer) -> None:
@@ -317,3 +327,130 @@ def test_wsgi_refuses_at_once_and_says_asgi() -> None:
             assert "uvicorn" in str(error)
         else:
             assert outcome["status"] == 500
+
+
+ENCODINGS = [
+    # (STREAM_COMPRESSION, Accept-Encoding, Content-Encoding sent)
+    ("gzip", "gzip", "gzip"),
+    ("gzip", "gzip, deflate, br, zstd", "gzip"),
+    ("gzip", "br", "identity"),
+    ("middleware", "gzip", "gzip"),
+    ("middleware", "br", "br"),
+    ("off", "gzip, br", "identity"),
+]
+
+
+@pytest.mark.parametrize(("compression", "accept", "sent"), ENCODINGS)
+def test_compressed_stream_arrives_event_by_event(
+    server: LiveServer, compression: str, accept: str, sent: str
+) -> None:
+    add_group("before")
+    with (
+        override_realtime(STREAM_COMPRESSION=compression),
+        DecodedStream(server.port, GROUPS, encoding=accept) as stream,
+    ):
+        # The first event decodes completely before anything else is sent...
+        text = stream.read_until(lambda t: rendered(t, "before"))
+        assert stream.status == 200
+        assert stream.headers.get("content-encoding", "identity") == sent
+        assert [group_names(e) for e in parse_sse(text) if is_patch(e)] == [["before"]]
+        # ...and so does each later one, as it comes.
+        add_group("after")
+        stream.read_until(lambda t: rendered(t, "after", "before"))
+        add_group("later")
+        stream.read_until(lambda t: rendered(t, "after", "before", "later"))
+        if accept in ("gzip", "br"):
+            # Heartbeats too (HEARTBEAT is 1 s in the test settings).
+            stream.read_until(lambda t: t.endswith(": keep-alive\n\n"), timeout=3)
+
+
+def rendered(text: str, *names: str) -> bool:
+    """Whether ``text`` holds a complete render showing exactly ``names``."""
+    return any(shows(*names)(event) for event in parse_sse(text))
+
+
+def big_groups(count: int = 1500) -> None:
+    """Enough rows for ~200 KB renders: a client that stops reading soon fills every buffer."""
+    Group.objects.bulk_create([Group(name=f"{n:05d} " + "x" * 140) for n in range(count)])
+
+
+def test_stalled_client_is_disconnected_and_others_are_not_delayed(server: LiveServer) -> None:
+    big_groups()
+    before = stats()
+    with override_realtime(STALL_TIMEOUT=1.5):
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.settimeout(10)
+        with stalled, open_stream(server.url + GROUPS) as healthy:
+            healthy.next_event(is_patch, timeout=10)
+            before["renders"] = stats()["renders"] - 1
+            stalled.connect(("127.0.0.1", server.port))
+            # The clock stream renders ~200 KB every 0.2 s; this client never reads any of it.
+            stalled.sendall(
+                f"GET {CLOCK} HTTP/1.1\r\nHost: 127.0.0.1\r\nDatastar-Request: true\r\n\r\n".encode()
+            )
+            # Its first render (and the next, 0.2 s later) fill the socket buffers: it is stuck.
+            wait_for(lambda: stats()["renders"] >= before["renders"] + 3, timeout=5)
+            time.sleep(0.2)
+            # While that stream is stuck, the healthy one is served at once.
+            started = time.monotonic()
+            add_group("fresh")
+            healthy.next_event(lambda e: is_patch(e) and "<li>fresh</li>" in e.elements, timeout=5)
+            assert time.monotonic() - started < 1
+            assert stats()["stalled_disconnects"] == before["stalled_disconnects"]
+            # Then the stalled client is disconnected and its stream cleaned up.
+            wait_for(
+                lambda: stats()["stalled_disconnects"] == before["stalled_disconnects"] + 1,
+                timeout=10,
+            )
+            wait_for(lambda: stats()["open_streams"] == before["open_streams"] + 1, timeout=5)
+            assert stats()["subscriptions"]["groups"] == 1
+            # What was buffered drains, then the connection is closed.
+            assert drains_to_eof(stalled, timeout=10)
+            # And the healthy stream still lives.
+            add_group("still")
+            healthy.next_event(lambda e: is_patch(e) and "<li>still</li>" in e.elements, timeout=5)
+
+
+def drains_to_eof(sock: socket.socket, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not sock.recv(1 << 20):
+                return True
+        except ConnectionError:
+            return True
+    return False
+
+
+def test_shutdown_with_500_open_streams_exits_promptly(transactional_db: None) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "runserver",
+            f"127.0.0.1:{port}",
+            "--noreload",
+            "--skip-checks",
+        ],
+        cwd=ROOT,
+        env=server_env(DATABASE_URL=database_url()),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, process=process)
+        with RawStreams(port, GROUPS, 500) as streams:
+            streams.wait(lambda raw: b"datastar-patch-elements" in raw, timeout=60)
+            started = time.monotonic()
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait(timeout=10)
+            elapsed = time.monotonic() - started
+            assert elapsed < 5, f"the server took {elapsed:.1f}s to exit"
+            # Every stream was ended by the server (the browser reconnects to the next one).
+            streams.pump(0.5)
+            assert all(streams.closed), f"{streams.closed.count(False)} streams left open"
+    finally:
+        stop_process(process)
