@@ -30,7 +30,7 @@ from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.views import View
 
@@ -86,6 +86,17 @@ class CommandView(View):
         """Keyword arguments for :attr:`form_class` besides ``data``."""
         return {}
 
+    def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        """405 with ``Allow: POST`` and a JSON message, like every other rejection."""
+        response = super().http_method_not_allowed(request, *args, **kwargs)
+        response["Content-Type"] = "application/json"
+        response.content = json.dumps(
+            {"message": f"{self.command_name} accepts POST only.", "errors": {}}
+        ).encode()
+        return response
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         form: forms.Form | None = None
         try:
@@ -110,6 +121,9 @@ class CommandView(View):
                 self.handle(form)
         except CommandError as exc:
             raise _Rejected(exc.status, exc.message) from exc
+        except Http404 as exc:
+            # get_object_or_404() in a handler: the tab hears of it like of any rejection.
+            raise _Rejected(404, str(exc) or "Not found.") from exc
 
     def _run_detached(self, form: forms.Form) -> None:
         close_old_connections()
@@ -132,7 +146,11 @@ class CommandView(View):
         if content_type == "application/json" or (not content_type and request.body):
             try:
                 data = json.loads(request.body or b"{}")
-            except (ValueError, UnicodeDecodeError) as exc:
+                # Lone surrogates ("\ud800") parse, but no database or template can store them.
+                json.dumps(data, ensure_ascii=False).encode()
+            except RecursionError as exc:
+                raise _Rejected(400, "The request body is nested too deeply.") from exc
+            except (ValueError, UnicodeError) as exc:
                 raise _Rejected(400, f"The request body is not valid JSON: {exc}.") from exc
             if not isinstance(data, dict):
                 raise _Rejected(400, "The request body must be a JSON object of signals.")

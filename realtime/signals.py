@@ -28,6 +28,8 @@ def read_signals(request: HttpRequest) -> dict[str, Any]:
         return {}
     try:
         signals = json.loads(raw)
+    except RecursionError as exc:
+        raise BadSignals("The request's signals are nested too deeply.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadSignals(f"The request's signals are not valid JSON ({exc}).") from exc
     if not isinstance(signals, dict):
