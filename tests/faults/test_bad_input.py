@@ -32,6 +32,7 @@ ACCEPTED = 204
 REJECTIONS = {400, 403, 404, 405, 409, 413, 415, 422}
 SIGNALS = ("subject", "message", "status", "note", "title", "tab")
 
+
 class Huge(str):
     """A long string that Hypothesis reports briefly (a failure report stays readable)."""
 
@@ -69,8 +70,9 @@ special_text = st.sampled_from(
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text() | special_text
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 shaped_objects = st.dictionaries(st.sampled_from(SIGNALS) | st.text(max_size=12), json_values)
@@ -327,7 +329,9 @@ def test_random_form_data(desk: Desk, endpoint: Endpoint) -> None:
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
 def test_methods_csrf_and_users(desk: Desk, endpoint: Endpoint) -> None:
     @FUZZ
-    @given(method=methods, csrf=csrf_modes, role=st.sampled_from(["agent", "customer", "anonymous"]))
+    @given(
+        method=methods, csrf=csrf_modes, role=st.sampled_from(["agent", "customer", "anonymous"])
+    )
     def fuzz(method: str, csrf: str, role: str) -> None:
         body = json.dumps(endpoint.valid)
         status = check(
