@@ -76,15 +76,16 @@ def check_database(
         return []  # reported by E001
     if not config.BACKEND.startswith("realtime.relay.postgres."):
         return []
-    database = settings.DATABASES.get(config.DATABASE)
-    if database is None:
-        return [
-            checks.Error(
-                f"REALTIME['DATABASE'] is {config.DATABASE!r}, which is not in DATABASES.",
-                hint="Name an alias from DATABASES.",
-                id="realtime.E002",
-            )
-        ]
+    for key, alias in (("DATABASE", config.DATABASE), ("LISTEN_DATABASE", config.LISTEN_DATABASE)):
+        if alias is not None and alias not in settings.DATABASES:
+            return [
+                checks.Error(
+                    f"REALTIME[{key!r}] is {alias!r}, which is not in DATABASES.",
+                    hint="Name an alias from DATABASES.",
+                    id="realtime.E002",
+                )
+            ]
+    database = settings.DATABASES[config.DATABASE]
     engine = str(database.get("ENGINE", ""))
     if "postgresql" not in engine and "postgis" not in engine:
         return [

@@ -29,6 +29,10 @@ class Config:
     BACKEND: str = "realtime.relay.postgres.PostgresBackend"
     #: The database alias whose connection ``publish`` runs on and the listener copies.
     DATABASE: str = "default"
+    #: The alias whose settings the listener copies, when it must differ from ``DATABASE`` (e.g.
+    #: ``DATABASE`` goes through PgBouncer in transaction mode, which cannot LISTEN). ``None``:
+    #: the same as ``DATABASE``.
+    LISTEN_DATABASE: str | None = None
     #: The one PostgreSQL NOTIFY channel that carries every topic of the project.
     CHANNEL: str = "realtime"
     #: Seconds between SSE comment lines that keep idle streams alive through proxies.
@@ -69,6 +73,10 @@ def _validate(values: dict[str, Any]) -> None:
         )
     if len(values["CHANNEL"].encode()) > 63:
         raise ImproperlyConfigured("REALTIME['CHANNEL'] must fit PostgreSQL's 63-byte identifiers.")
+    if values["LISTEN_DATABASE"] is not None and (
+        not isinstance(values["LISTEN_DATABASE"], str) or not values["LISTEN_DATABASE"]
+    ):
+        raise ImproperlyConfigured("REALTIME['LISTEN_DATABASE'] must be None or a database alias.")
     if values["STREAM_COMPRESSION"] not in ("gzip", "middleware", "off"):
         raise ImproperlyConfigured(
             "REALTIME['STREAM_COMPRESSION'] must be 'gzip', 'middleware' or 'off'."

@@ -96,6 +96,7 @@ class LiveServer:
         self._thread: threading.Thread | None = None
         self._server: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._allowed_hosts: list[str] = []
 
     @property
     def url(self) -> str:
@@ -103,9 +104,15 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         import uvicorn
+        from django.conf import settings
         from django.core.asgi import get_asgi_application
 
         app = self.app or get_asgi_application()
+        # Like Django's LiveServerTestCase: the test client's host must be allowed even when the
+        # project's ALLOWED_HOSTS (under DEBUG = False, as in tests) does not list it.
+        self._allowed_hosts = settings.ALLOWED_HOSTS
+        if self.host not in settings.ALLOWED_HOSTS and "*" not in settings.ALLOWED_HOSTS:
+            settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, self.host]
         config = uvicorn.Config(
             app,
             host=self.host,
@@ -134,6 +141,8 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        from django.conf import settings
+
         from realtime.relay.hub import all_hubs
 
         # End this server's streams only: other live servers of the process keep theirs.
@@ -145,6 +154,7 @@ class LiveServer:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        settings.ALLOWED_HOSTS = self._allowed_hosts
 
 
 def _free_port(host: str) -> int:

@@ -53,7 +53,7 @@ class PostgresBackend(Backend):
     def __init__(self) -> None:
         config = get_config()
         self.channel = config.CHANNEL
-        self.alias = config.DATABASE
+        self.alias = config.LISTEN_DATABASE or config.DATABASE
         self.heartbeat = config.HEARTBEAT or 30.0
         self.delay = config.RECONNECT_DELAY
         self.max_delay = config.RECONNECT_MAX_DELAY

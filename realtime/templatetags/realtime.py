@@ -36,6 +36,7 @@ Example::
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from urllib.parse import urlencode
 
@@ -63,22 +64,48 @@ def datastar_script() -> SafeString:
     return format_html('<script type="module" src="{}"></script>', config.DATASTAR_URL)
 
 
+_SIGNAL = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+
+
 def _js(value: str) -> str:
     """A JavaScript string literal (single-quoted-safe JSON) for use inside an HTML attribute."""
     return json.dumps(value).replace("'", "\\u0027")
 
 
+def _stream_get(stream_url: str, only: str) -> str:
+    """The Datastar action that (re)opens a stream, reconnecting whenever it ends or fails.
+
+    ``only`` names the signals sent with it (comma-separated top-level names; the tab id is always
+    sent): what the stream renders from, and so what its render key holds. Empty: every signal.
+    """
+    options = "retry: 'always', retryMaxCount: 1000, openWhenHidden: true"
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    if names:
+        if not all(_SIGNAL.fullmatch(name) for name in names):
+            raise template.TemplateSyntaxError(f"only= takes signal names, got {only!r}.")
+        pattern = "|".join([get_config().TAB_SIGNAL, *names])
+        options += f", filterSignals: {{include: /^({pattern})(\\.|$)/}}"
+    return f"@get({_js(stream_url)}, {{{options}}})"
+
+
 @register.simple_tag(takes_context=True)
-def realtime_page(context: Context, stream_url: str) -> SafeString:
-    """Attributes that give this tab an id and open its stream (``data-signals`` + ``data-init``)."""
+def realtime_page(context: Context, stream_url: str, only: str = "") -> SafeString:
+    """Attributes that give this tab an id and open its stream (``data-signals`` + ``data-init``).
+
+    ``only="filter,page"`` sends just those signals (and the tab id) with the stream's GET.
+    """
     request = context.get("request")
     tab = secrets.token_urlsafe(16)
     csrf = get_token(request) if request is not None else ""
     signals = f"{{{get_config().TAB_SIGNAL}: {_js(tab)}, _csrf: {_js(csrf)}}}"
-    action = (
-        f"@get({_js(stream_url)}, {{retry: 'always', retryMaxCount: 1000, openWhenHidden: true}})"
-    )
-    return format_html('data-signals="{}" data-init="{}"', signals, action)
+    return format_html('data-signals="{}" data-init="{}"', signals, _stream_get(stream_url, only))
+
+
+@register.simple_tag
+def stream_get(stream_url: str, only: str = "") -> SafeString:
+    """The action that re-opens a stream, e.g. with new filter signals (same options as
+    ``realtime_page``): ``data-on-signal-patch="{% stream_get url only='filter' %}"``."""
+    return format_html("{}", _stream_get(stream_url, only))
 
 
 @register.simple_tag

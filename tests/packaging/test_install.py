@@ -249,6 +249,7 @@ def test_sdist_holds_changelog_license_and_docs(dist: Dist) -> None:
         "docs/quickstart.md",
     ):
         assert f"{base}/{path}" in names, f"{path} missing from the sdist"
+    assert not [n for n in names if n.startswith(f"{base}/tests/")], "tests leaked into the sdist"
 
 
 # --- the quickstart, live ---------------------------------------------------------------------

@@ -65,6 +65,13 @@ def test_e002_unknown_alias() -> None:
     assert ids(checks.check_database()) == ["realtime.E002"]
 
 
+@override_settings(REALTIME={"LISTEN_DATABASE": "missing"})
+def test_e002_unknown_listen_alias() -> None:
+    [error] = checks.check_database()
+    assert error.id == "realtime.E002"
+    assert "LISTEN_DATABASE" in error.msg
+
+
 @IGNORE_DATABASES_OVERRIDE
 @override_settings(
     DATABASES=SQLITE,

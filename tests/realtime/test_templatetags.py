@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 from django.middleware.csrf import _unmask_cipher_token, get_token
-from django.template import Context, Template
+from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory, override_settings
 
 from realtime.conf import DEFAULT_DATASTAR_URL
@@ -62,8 +62,10 @@ def test_datastar_script_self_hosted_url_is_escaped() -> None:
     assert only_tag(html)[1]["src"] == '/static/d.js?a=1&b="x"'
 
 
-def page_attrs(url: str, request: object = None) -> dict[str, str | None]:
-    html = render("<main {% realtime_page url %}></main>", url=url, request=request)
+def page_attrs(url: str, request: object = None, only: str = "") -> dict[str, str | None]:
+    html = render(
+        "<main {% realtime_page url only=only %}></main>", url=url, request=request, only=only
+    )
     tag, attrs = only_tag(html)
     assert tag == "main"
     return attrs
@@ -145,3 +147,22 @@ def test_command_post_escapes_hostile_urls() -> None:
     action = attrs["data-x"] or ""
     literal = action.removeprefix("@post(").split(", {headers")[0]
     assert json.loads(literal) == "/c/\"><i>'x"
+
+
+def test_realtime_page_only_sends_the_named_signals_and_the_tab() -> None:
+    init = page_attrs("/stream/", only="filter, page")["data-init"] or ""
+    assert r"filterSignals: {include: /^(tab|filter|page)(\.|$)/}" in init
+    assert "retry: 'always'" in init
+
+
+def test_stream_get_reopens_with_the_same_options() -> None:
+    [action] = re.findall(
+        r'x="([^"]*)"', render("<p x=\"{% stream_get url only='filter' %}\">", url="/s/")
+    )
+    reopened = Elements(f'<p x="{action}">').tags[0][1]["x"] or ""
+    assert reopened == (page_attrs("/s/", only="filter")["data-init"] or "")
+
+
+def test_only_rejects_what_is_not_a_signal_name() -> None:
+    with pytest.raises(TemplateSyntaxError, match="signal names"):
+        render("{% stream_get '/s/' only='a)|(.*' %}")
