@@ -59,6 +59,7 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "django": django.get_version(),
         "commit": commit + (" (realtime/ modified)" if dirty else ""),
+        "load avg at write (1/5/15 min)": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
 
 
