@@ -1,0 +1,328 @@
+"""Command views over real HTTP: every status, nothing written on failure, errors to the acting tab."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from realtime.conf import get_config
+from realtime.testing import (
+    TEST_CSRF_TOKEN,
+    EventStream,
+    LiveServer,
+    SSEEvent,
+    open_stream,
+    post_command,
+)
+from tests.realtime.conftest import (
+    ADD,
+    ADD_LATER,
+    ADD_PRIVATE,
+    GROUPS,
+    raw_listener,
+    shows,
+    tab_id,
+    uvicorn_process,
+    wait_for,
+)
+
+TAB_A, TAB_B = tab_id(1), tab_id(2)
+
+
+def names() -> list[str]:
+    return sorted(Group.objects.values_list("name", flat=True))
+
+
+def post_raw(
+    server: LiveServer, path: str, body: bytes, content_type: str | None
+) -> tuple[int, bytes]:
+    """POST arbitrary bytes with a valid CSRF cookie and header."""
+    headers = {"Cookie": f"csrftoken={TEST_CSRF_TOKEN}", "X-CSRFToken": TEST_CSRF_TOKEN}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def is_toast(message: str) -> Any:
+    def predicate(event: SSEEvent) -> bool:
+        return (
+            event.event == "datastar-patch-elements"
+            and event.selector == "#realtime-toasts"
+            and message in event.elements
+        )
+
+    return predicate
+
+
+def is_field_errors(event: SSEEvent) -> bool:
+    return event.event == "datastar-patch-signals" and "errors" in event.signals
+
+
+def nothing_private(stream: EventStream, wait: float = 0.5) -> bool:
+    """No toast or error signals arrive on ``stream`` within ``wait`` seconds."""
+    time.sleep(wait)
+    return not [e for e in stream.drain() if e.selector == "#realtime-toasts" or is_field_errors(e)]
+
+
+# Status codes ------------------------------------------------------------------------------
+
+
+def test_success_is_204_and_written(server: LiveServer) -> None:
+    response = post_command(server.url + ADD, {"name": "admins"})
+    assert (response.status, response.body) == (204, b"")
+    assert names() == ["admins"]
+
+
+def test_get_is_405_with_allow(server: LiveServer) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        connection.request("GET", ADD)
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    assert response.status == 405
+    assert response.getheader("Allow") == "POST"
+
+
+def test_missing_csrf_is_403(server: LiveServer) -> None:
+    response = post_command(server.url + ADD, {"name": "admins"}, csrf=False)
+    assert response.status == 403
+    assert names() == []
+
+
+def test_wrong_csrf_is_403(server: LiveServer) -> None:
+    response = post_command(
+        server.url + ADD,
+        {"name": "admins"},
+        cookies={"csrftoken": TEST_CSRF_TOKEN},
+        headers={"X-CSRFToken": "x" * 32},
+    )
+    assert response.status == 403
+    assert names() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b'{"name": ', "application/json", b"not valid JSON"),
+        (b"\xff\xfe", "application/json", b"not valid JSON"),
+        (b'["admins"]', "application/json", b"must be a JSON object"),
+        (b'"admins"', "application/json", b"must be a JSON object"),
+        (b"null", "application/json", b"must be a JSON object"),
+        (b"name=admins", "text/plain", b"Unsupported content type"),
+        (b"<name>admins</name>", "application/xml", b"Unsupported content type"),
+    ],
+)
+def test_malformed_input_is_400(
+    server: LiveServer, body: bytes, content_type: str, message: bytes
+) -> None:
+    status, answer = post_raw(server, ADD, body, content_type)
+    assert status == 400
+    assert message in answer
+    assert names() == []
+
+
+def test_json_without_content_type_is_read_as_json(server: LiveServer) -> None:
+    status, _ = post_raw(server, ADD, b'{"name": "admins"}', None)
+    assert status == 204
+    assert names() == ["admins"]
+
+
+@pytest.mark.parametrize(
+    ("data", "field_error"),
+    [
+        ({"name": "ab"}, "at least 3 characters"),
+        ({}, "required"),
+        ({"name": ""}, "required"),
+        ({"name": ["a", "list"]}, "Expected a single value."),
+        ({"name": {"nested": "object"}}, "Expected a single value."),
+    ],
+)
+def test_invalid_input_is_422_with_field_errors(
+    server: LiveServer, data: dict[str, Any], field_error: str
+) -> None:
+    response = post_command(server.url + ADD, data)
+    assert response.status == 422
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["message"] == "Please correct the errors below."
+    assert list(body["errors"]) == ["name"]
+    assert field_error in body["errors"]["name"][0]
+    assert names() == []
+
+
+def test_business_rule_is_409_and_nothing_is_written(server: LiveServer) -> None:
+    # The handler creates the group *before* raising CommandError: the rollback must undo it.
+    response = post_command(server.url + ADD, {"name": "forbidden"})
+    assert response.status == 409
+    assert response.json() == {"message": "That name is forbidden.", "errors": {}}
+    assert names() == []
+
+
+def test_form_encoded_commands(server: LiveServer) -> None:
+    assert post_command(server.url + ADD, {"name": "htmx"}, form=True).status == 204
+    invalid = post_command(server.url + ADD, {"name": "ab"}, form=True)
+    assert invalid.status == 422
+    assert "name" in invalid.json()["errors"]
+    assert post_command(server.url + ADD, {"name": "forbidden"}, form=True).status == 409
+    assert names() == ["htmx"]
+
+
+def test_tab_signal_is_not_form_input(server: LiveServer) -> None:
+    # The tab id rides along with the signals; the form never sees it.
+    response = post_command(server.url + ADD, {"name": "admins", "tab": TAB_A})
+    assert response.status == 204
+
+
+def test_login_required_command(server: LiveServer) -> None:
+    assert post_command(server.url + ADD_PRIVATE, {"name": "private"}).status == 403
+    user = User.objects.create(username="ada")
+    client = Client()
+    client.force_login(user)
+    session = {"sessionid": client.cookies["sessionid"].value}
+    assert (
+        post_command(server.url + ADD_PRIVATE, {"name": "private"}, cookies=session).status == 204
+    )
+    assert names() == ["private"]
+
+
+# The acting tab, and only it, hears about its errors ----------------------------------------
+
+
+def test_409_reaches_only_the_acting_tab(server: LiveServer) -> None:
+    with (
+        open_stream(server.url + GROUPS, signals={"tab": TAB_A}) as a,
+        open_stream(server.url + GROUPS, signals={"tab": TAB_B}) as b,
+    ):
+        a.next_event(shows(), timeout=5)
+        b.next_event(shows(), timeout=5)
+        response = post_command(server.url + ADD, {"name": "forbidden", "tab": TAB_A})
+        assert response.status == 409
+        toast = a.next_event(is_toast("That name is forbidden."), timeout=5)
+        assert 'role="alert"' in toast.elements
+        assert nothing_private(b)
+
+
+def test_422_field_errors_reach_only_the_acting_tab(server: LiveServer) -> None:
+    with (
+        open_stream(server.url + GROUPS, signals={"tab": TAB_A}) as a,
+        open_stream(server.url + GROUPS, signals={"tab": TAB_B}) as b,
+    ):
+        a.next_event(shows(), timeout=5)
+        b.next_event(shows(), timeout=5)
+        assert post_command(server.url + ADD, {"name": "ab", "tab": TAB_A}).status == 422
+        errors = a.next_event(is_field_errors, timeout=5).signals["errors"]
+        assert "at least 3 characters" in errors["name"]
+        assert nothing_private(b)
+        # A later success clears nothing by itself, but renders for everyone.
+        assert post_command(server.url + ADD, {"name": "fine", "tab": TAB_A}).status == 204
+        a.next_event(shows("fine"), timeout=5)
+        b.next_event(shows("fine"), timeout=5)
+
+
+def test_form_encoded_errors_reach_the_tab(server: LiveServer) -> None:
+    with open_stream(server.url + GROUPS, signals={"tab": TAB_A}) as a:
+        a.next_event(shows(), timeout=5)
+        response = post_command(server.url + ADD, {"name": "forbidden", "tab": TAB_A}, form=True)
+        assert response.status == 409
+        a.next_event(is_toast("That name is forbidden."), timeout=5)
+
+
+def test_malformed_tab_ids_are_ignored(server: LiveServer) -> None:
+    with open_stream(server.url + GROUPS, signals={"tab": TAB_A}) as a:
+        a.next_event(shows(), timeout=5)
+        for bad in ("short", TAB_A + "\n", "../" + TAB_A, 42):
+            assert post_command(server.url + ADD, {"name": "forbidden", "tab": bad}).status == 409
+        assert nothing_private(a)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_error_notice_payload() -> None:
+    from django.test import override_settings
+
+    with (
+        override_settings(ROOT_URLCONF="tests.project.urls"),
+        raw_listener(get_config().CHANNEL) as conn,
+    ):
+        client = Client()
+        response = client.post(ADD, {"name": "ab", "tab": TAB_A}, content_type="application/json")
+        assert response.status_code == 422
+        [note] = [n.payload for n in conn.notifies(timeout=5, stop_after=1)]
+    topic, _, body = note.partition(" ")
+    assert topic == f"tab.{TAB_A}"
+    assert json.loads(body) == {
+        "kind": "command-error",
+        "command": "AddGroup",
+        "status": 422,
+        "message": "Please correct the errors below.",
+        "errors": {"name": ["Ensure this value has at least 3 characters (it has 2)."]},
+        "fields": ["name"],
+    }
+
+
+def test_errors_reach_the_tab_across_two_server_processes(server: LiveServer) -> None:
+    # The stream is served by this process, the command by another one (a uvicorn subprocess).
+    with (
+        uvicorn_process() as port,
+        open_stream(server.url + GROUPS, signals={"tab": TAB_A}) as a,
+        open_stream(server.url + GROUPS, signals={"tab": TAB_B}) as b,
+    ):
+        a.next_event(shows(), timeout=5)
+        b.next_event(shows(), timeout=5)
+        other = f"http://127.0.0.1:{port}"
+        assert post_command(other + ADD, {"name": "forbidden", "tab": TAB_A}).status == 409
+        a.next_event(is_toast("That name is forbidden."), timeout=5)
+        assert post_command(other + ADD, {"name": "ab", "tab": TAB_A}).status == 422
+        a.next_event(is_field_errors, timeout=5)
+        assert nothing_private(b, wait=0.3)
+        # Successes cross over too: both tabs re-render.
+        assert post_command(other + ADD, {"name": "remote", "tab": TAB_A}).status == 204
+        a.next_event(shows("remote"), timeout=5)
+        b.next_event(shows("remote"), timeout=5)
+
+
+# Detached commands ----------------------------------------------------------------------------
+
+
+def test_detached_command_answers_at_once_then_its_effect_shows(server: LiveServer) -> None:
+    with open_stream(server.url + GROUPS, signals={"tab": TAB_A}) as a:
+        a.next_event(shows(), timeout=5)
+        response = post_command(server.url + ADD_LATER, {"name": "later", "tab": TAB_A})
+        assert response.status == 204
+        a.next_event(shows("later"), timeout=5)
+    assert names() == ["later"]
+
+
+def test_detached_command_rule_error_reaches_the_tab(server: LiveServer) -> None:
+    with (
+        open_stream(server.url + GROUPS, signals={"tab": TAB_A}) as a,
+        open_stream(server.url + GROUPS, signals={"tab": TAB_B}) as b,
+    ):
+        a.next_event(shows(), timeout=5)
+        b.next_event(shows(), timeout=5)
+        response = post_command(server.url + ADD_LATER, {"name": "forbidden", "tab": TAB_A})
+        assert response.status == 204  # it was valid: the rule runs later
+        a.next_event(is_toast("That name is forbidden."), timeout=5)
+        assert nothing_private(b)
+    wait_for(lambda: names() == [], timeout=2)
+
+
+def test_detached_command_still_validates_first(server: LiveServer) -> None:
+    response = post_command(server.url + ADD_LATER, {"name": "ab", "tab": TAB_A})
+    assert response.status == 422
+    assert "name" in response.json()["errors"]
+    time.sleep(0.2)
+    assert names() == []

@@ -1,0 +1,88 @@
+"""The in-process backend: same contract as PostgreSQL's (delivered at commit, never on rollback),
+within one process and without a LISTEN connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+from django.test import override_settings
+
+from realtime import publish
+from realtime.relay.base import backend_class
+from realtime.relay.memory import MemoryBackend
+from realtime.testing import EventStream, LiveServer, open_stream
+from tests.realtime.conftest import GROUPS, add_group, is_patch, listener_backends, shows
+
+MEMORY = "realtime.relay.memory.MemoryBackend"
+
+
+@pytest.fixture
+def memory_server(transactional_db: None) -> Iterator[LiveServer]:
+    """A live server whose hub uses the memory backend (the setting is read when it is made)."""
+    with (
+        override_settings(REALTIME={**settings.REALTIME, "BACKEND": MEMORY}),
+        LiveServer() as live,
+    ):
+        yield live
+
+
+@pytest.fixture
+def stream(memory_server: LiveServer) -> Iterator[EventStream]:
+    with open_stream(memory_server.url + GROUPS) as events:
+        events.next_event(shows(), timeout=5)
+        yield events
+
+
+def test_the_setting_selects_the_backend() -> None:
+    assert backend_class().__name__ == "PostgresBackend"
+    with override_settings(REALTIME={"BACKEND": MEMORY}):
+        assert backend_class() is MemoryBackend
+
+
+def test_a_backend_must_be_a_backend() -> None:
+    with (
+        override_settings(REALTIME={"BACKEND": "django.http.HttpResponse"}),
+        pytest.raises(TypeError, match="is not a realtime Backend class"),
+    ):
+        backend_class()
+
+
+def test_delivered_at_commit(stream: EventStream) -> None:
+    with transaction.atomic():
+        add_group("inside")
+        with pytest.raises(TimeoutError):
+            stream.next_event(is_patch, timeout=0.3)
+    stream.next_event(shows("inside"), timeout=5)
+
+
+def test_not_delivered_on_rollback(stream: EventStream) -> None:
+    with transaction.atomic():
+        publish("groups")
+        transaction.set_rollback(True)
+    with pytest.raises(TimeoutError):
+        stream.next_event(is_patch, timeout=0.5)
+
+
+def test_outside_a_transaction_delivered_at_once(stream: EventStream) -> None:
+    add_group("now", notify=False)
+    publish("groups")
+    stream.next_event(shows("now"), timeout=5)
+
+
+def test_private_notices_reach_the_tab(memory_server: LiveServer) -> None:
+    tab = "memorytab01"
+    with open_stream(memory_server.url + GROUPS, signals={"tab": tab}) as events:
+        events.next_event(shows(), timeout=5)
+        publish(f"tab.{tab}", {"message": "Only for you", "status": 409})
+        toast = events.next_event(lambda e: e.selector == "#realtime-toasts", timeout=5)
+        assert "Only for you" in toast.elements
+
+
+def test_no_listen_connection(memory_server: LiveServer) -> None:
+    before = listener_backends()
+    with open_stream(memory_server.url + GROUPS) as events:
+        events.next_event(timeout=5)
+        assert listener_backends() == before

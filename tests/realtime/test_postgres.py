@@ -1,0 +1,120 @@
+"""The PostgreSQL relay: one LISTEN connection per process, reconnection and resync after a gap."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import override_settings
+
+from realtime import stats
+from realtime.relay.postgres import listener_conninfo
+from realtime.testing import LiveServer, open_stream
+from tests.realtime.conftest import (
+    GROUPS,
+    RawStreams,
+    add_group,
+    listener_backends,
+    shows,
+    wait_for,
+)
+
+
+@contextmanager
+def override_realtime(**values: Any) -> Iterator[None]:
+    with override_settings(REALTIME={**settings.REALTIME, **values}):
+        yield
+
+
+def test_listener_conninfo_copies_django_settings_and_names_itself() -> None:
+    info = listener_conninfo("default")
+    params = connection.get_connection_params()
+    assert info["dbname"] == params["dbname"]
+    assert info["application_name"] == "realtime-listener"
+    assert info["keepalives"] == 1
+    # Only libpq parameters travel (Django's own options such as cursor_factory do not).
+    assert "cursor_factory" not in info
+    assert "context" not in info
+    assert all(value not in (None, "") for value in info.values())
+
+
+def test_one_listen_connection_for_200_streams(server: LiveServer) -> None:
+    with RawStreams(server.port, GROUPS, 200, signals={"n": 1}) as streams:
+        streams.wait(lambda raw: b'class="empty"' in raw, timeout=20)
+        assert stats()["subscriptions"]["groups"] == 200
+        assert len(listener_backends()) == 1
+        add_group("all")
+        streams.wait(lambda raw: b"<li>all</li>" in raw, timeout=20)
+        assert len(listener_backends()) == 1
+
+
+def test_idle_listener_proves_its_connection_alive(server: LiveServer) -> None:
+    with open_stream(server.url + GROUPS) as stream:
+        stream.next_event(timeout=5)
+
+        def probed() -> bool:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT query FROM pg_stat_activity "
+                    "WHERE application_name = 'realtime-listener' AND datname = current_database()"
+                )
+                return any(row[0] == "SELECT 1" for row in cursor.fetchall())
+
+        # HEARTBEAT is 1 s in the test settings: an idle listener sends a probe every second.
+        wait_for(probed, timeout=4)
+
+
+def test_stopping_the_server_closes_its_listener(transactional_db: None) -> None:
+    before = len(listener_backends())
+    with LiveServer() as live, open_stream(live.url + GROUPS) as stream:
+        stream.next_event(timeout=5)
+        assert len(listener_backends()) == before + 1
+    wait_for(lambda: len(listener_backends()) == before, timeout=5)
+
+
+def listener_pid(live: LiveServer) -> int | None:
+    """The backend pid of ``live``'s listener connection (None while it is not connected)."""
+    from realtime.relay.hub import all_hubs
+
+    [hub] = [hub for hub in all_hubs() if hub.loop is live._loop]
+    conn = getattr(hub.backend, "connection", None)
+    return None if conn is None else int(conn.info.backend_pid)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_killed_listener_reconnects_and_every_stream_resyncs() -> None:
+    # A slow first retry leaves a gap wide enough to commit into, whatever the machine's load.
+    with override_realtime(RECONNECT_DELAY=1.0), LiveServer() as live:
+        streams = [open_stream(live.url + GROUPS, signals={"n": n}) for n in range(3)]
+        try:
+            for stream in streams:
+                stream.next_event(shows(), timeout=5)
+            pid = listener_pid(live)
+            assert pid in listener_backends()
+            before = stats()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            wait_for(lambda: pid not in listener_backends() and listener_pid(live) is None)
+            # Committed while this server listens to nothing: its NOTIFY is lost there...
+            add_group("during-the-gap")
+            # ...yet every stream shows it once the listener is back.
+            for stream in streams:
+                stream.next_event(shows("during-the-gap"), timeout=10)
+            after = stats()
+            assert after["listener_reconnects"] == before["listener_reconnects"] + 1
+            assert after["resyncs"] >= before["resyncs"] + 1
+            new_pid = listener_pid(live)
+            assert new_pid is not None
+            assert new_pid != pid
+            assert new_pid in listener_backends()
+            # And the new connection carries notifications again.
+            add_group("after")
+            for stream in streams:
+                stream.next_event(shows("after", "during-the-gap"), timeout=5)
+        finally:
+            for stream in streams:
+                stream.close()
