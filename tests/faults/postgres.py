@@ -29,6 +29,29 @@ def _bin(name: str) -> str:
     return str(Path(POSTGRES_BIN_PATH) / name)
 
 
+def _prepare_root_user(user: str) -> Any:
+    """As root, PostgreSQL must run as another user: the one ``pgserver`` uses, with read and
+    execute access to the binaries (what ``pgserver`` itself arranges before its first start)."""
+    import stat
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH
+        from pgserver.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+    entry = ensure_user_exists(user)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    read = stat.S_IRGRP | stat.S_IROTH
+    ensure_folder_permissions(POSTGRES_BIN_PATH, read | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+    return entry
+
+
 class PrivatePostgres:
     """``initdb`` + ``pg_ctl start`` in a temporary directory; ``restart()``; ``destroy()``."""
 
@@ -39,10 +62,8 @@ class PrivatePostgres:
         self.data.mkdir(mode=0o700)
         self.user: str | None = None
         if os.geteuid() == 0:
-            import pwd
-
-            self.user = "pgserver"  # pgserver creates this user when it first runs as root
-            entry = pwd.getpwnam(self.user)
+            self.user = "pgserver"
+            entry = _prepare_root_user(self.user)
             os.chown(self.data, entry.pw_uid, entry.pw_gid)
 
     def _run(self, *args: str, timeout: float = 60) -> None:
