@@ -8,6 +8,7 @@ URL that ``{% datastar_script %}`` loads) or with an abort.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -33,6 +34,8 @@ from tests.e2e.server import ServerProcess, test_database_url
 STARHTML = "starhtml==0.7.0"
 DATASTAR_MEMBER = "starhtml/static/js/datastar-core.js"
 DATASTAR_VERSION = "1.0.1"
+#: sha256 of that file as starhtml 0.7.0 ships it (Datastar v1.0.1 with two small StarHTML fixes).
+DATASTAR_SHA256 = "31c8c9efb895beadeba5f73407c3ca60201dee321c5dea56c182817b475bde9f"
 CACHE = ROOT / ".cache" / "e2e"
 ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "correct horse battery staple 42"
@@ -46,7 +49,7 @@ def chromium_path() -> str | None:
 def datastar_client() -> Path:
     """Datastar's browser client, from the ``starhtml`` wheel, cached under ``.cache/e2e/``."""
     target = CACHE / f"datastar-{DATASTAR_VERSION}.js"
-    if target.exists():
+    if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == DATASTAR_SHA256:
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
     wheels = sorted(CACHE.glob("starhtml-0.7.0-*.whl"))
@@ -76,8 +79,8 @@ def datastar_client() -> Path:
             )
     with zipfile.ZipFile(wheels[0]) as wheel:
         source = wheel.read(DATASTAR_MEMBER)
-    if f"Datastar v{DATASTAR_VERSION}".encode() not in source[:200]:
-        pytest.fail(f"{wheels[0].name}:{DATASTAR_MEMBER} is not Datastar v{DATASTAR_VERSION}")
+    if hashlib.sha256(source).hexdigest() != DATASTAR_SHA256:
+        pytest.fail(f"{wheels[0].name}:{DATASTAR_MEMBER} is not the pinned Datastar client")
     partial = target.with_suffix(f".{os.getpid()}.tmp")
     partial.write_bytes(source)
     partial.replace(target)  # atomic: a concurrent run sees the whole file or none

@@ -69,7 +69,7 @@ def select_ticket(desk: Tab, subject: str) -> None:
     streams = len(desk.streams(DESK_STREAM))
     desk_row(desk, subject).get_by_role("button").click()
     expect(desk.page.locator("#detail-title")).to_contain_text(subject, timeout=LIVE)
-    desk.wait_stream(DESK_STREAM, newer_than=streams - 1)
+    desk.wait_stream(DESK_STREAM, newer_than=streams)  # the detail came from a new stream
 
 
 def make_ticket(customer: Any, subject: str, **fields: Any) -> Any:
