@@ -265,6 +265,7 @@ class DecodedStream:
         self._raw = b""
         self._head_done = False
         self._decoder: Any = None
+        self.gzip: Any = None  # the gzip decoder, when the body is gzip
 
     def _start_body(self, head: bytes) -> None:
         import zlib
@@ -278,7 +279,8 @@ class DecodedStream:
         }
         coding = self.headers.get("content-encoding", "identity")
         if coding == "gzip":
-            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress
+            self.gzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._decoder = self.gzip.decompress
         elif coding == "br":
             self._decoder = brotli.Decompressor().process
         else:

@@ -8,15 +8,22 @@ import time
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.test import Client
+from django import forms
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.test import Client, RequestFactory
 
+from realtime import CommandError, CommandView, command
+from realtime.commands import wait_for_detached_commands
 from realtime.conf import get_config
 from realtime.testing import (
     TEST_CSRF_TOKEN,
     EventStream,
     LiveServer,
     SSEEvent,
+    capture_publishes,
     open_stream,
     post_command,
 )
@@ -326,3 +333,123 @@ def test_detached_command_still_validates_first(server: LiveServer) -> None:
     assert "name" in response.json()["errors"]
     time.sleep(0.2)
     assert names() == []
+
+
+# The view itself (RequestFactory: no middleware, no server) ----------------------------------
+
+
+class ChoiceForm(forms.Form):
+    tags = forms.MultipleChoiceField(choices=[("a", "a"), ("b", "b")])
+
+
+def json_post(data: Any, user: Any = None) -> Any:
+    request = RequestFactory().post("/", data=data, content_type="application/json")
+    request.user = user or AnonymousUser()
+    return request
+
+
+@pytest.mark.django_db
+def test_multiple_choice_needs_a_list() -> None:
+    handled: list[Any] = []
+
+    @command(ChoiceForm)
+    def tag(request: HttpRequest, form: forms.Form) -> None:
+        handled.append(form.cleaned_data["tags"])
+
+    response = tag(json_post({"tags": "a"}))
+    assert response.status_code == 422
+    assert json.loads(response.content)["errors"] == {"tags": ["Expected a list of values."]}
+    assert tag(json_post({"tags": ["a", "b"]})).status_code == 204
+    assert handled == [["a", "b"]]
+
+
+@pytest.mark.django_db
+def test_function_command_gets_url_kwargs_and_its_name() -> None:
+    seen: dict[str, Any] = {}
+
+    @command(name="renamed")
+    def rename(request: HttpRequest, form: forms.Form, pk: int) -> None:
+        """Rename something."""
+        seen["pk"] = pk
+        raise CommandError("No.", status=423)
+
+    with capture_publishes() as captured:
+        response = rename(json_post({"tab": TAB_A}), pk=7)
+    assert seen == {"pk": 7}
+    assert response.status_code == 423
+    [(topic, payload)] = captured
+    assert (topic, payload["command"], payload["status"]) == (f"tab.{TAB_A}", "renamed", 423)
+    assert rename.view_class.__doc__ == "Rename something."  # type: ignore[attr-defined]
+    assert rename.view_class.name == "renamed"  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db
+def test_permission_required_command() -> None:
+    @command(permission_required="auth.add_group")
+    def guarded(request: HttpRequest, form: forms.Form) -> None:
+        pass
+
+    user = User.objects.create(username="u")
+    with pytest.raises(PermissionDenied):
+        guarded(json_post({}, user))
+    user.user_permissions.add(Permission.objects.get(codename="add_group"))
+    user = User.objects.get(pk=user.pk)  # fresh permission cache
+    assert guarded(json_post({}, user)).status_code == 204
+
+
+def test_permission_required_must_name_something() -> None:
+    with pytest.raises(ImproperlyConfigured, match="at least one permission"):
+        command(permission_required=())
+
+
+@pytest.mark.django_db
+def test_a_command_without_handle_says_so() -> None:
+    class Incomplete(CommandView):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Incomplete must define handle"):
+        Incomplete.as_view()(json_post({}))
+
+
+@pytest.mark.django_db
+def test_http404_in_a_handler_is_a_rejection() -> None:
+    @command()
+    def find(request: HttpRequest, form: forms.Form) -> None:
+        get_object_or_404(Group, name="missing")
+
+    response = find(json_post({}))
+    assert response.status_code == 404
+    assert "No Group matches" in json.loads(response.content)["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detached_failure_reaches_the_tab_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    @command(detached=True)
+    def explode(request: HttpRequest, form: forms.Form) -> None:
+        raise RuntimeError("boom")
+
+    with raw_listener(get_config().CHANNEL) as conn:
+        assert explode(json_post({"tab": TAB_A})).status_code == 204
+        wait_for_detached_commands()
+        [note] = [n.payload for n in conn.notifies(timeout=5, stop_after=1)]
+    assert note.startswith(f"tab.{TAB_A} ")
+    payload = json.loads(note.partition(" ")[2])
+    assert (payload["status"], payload["message"]) == (
+        500,
+        "Something went wrong; please try again.",
+    )
+    assert "detached command explode failed" in caplog.text
+    assert "boom" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wait_for_detached_commands_waits() -> None:
+    @command(detached=True)
+    def slow(request: HttpRequest, form: forms.Form) -> None:
+        time.sleep(0.3)
+        Group.objects.create(name="slow")
+
+    assert slow(json_post({})).status_code == 204
+    wait_for_detached_commands()
+    assert names() == ["slow"]
+    wait_for_detached_commands()  # nothing pending: returns at once

@@ -86,3 +86,17 @@ def test_no_listen_connection(memory_server: LiveServer) -> None:
     with open_stream(memory_server.url + GROUPS) as events:
         events.next_event(timeout=5)
         assert listener_backends() == before
+
+
+async def test_hubs_register_and_unregister() -> None:
+    from realtime.relay.hub import Hub
+
+    backend = MemoryBackend()
+    hub = Hub(backend)
+    async with hub.subscribe(["groups"]) as subscription:
+        assert hub in MemoryBackend._hubs
+        MemoryBackend._deliver("groups")
+        assert await subscription.wait(1)
+    await hub.aclose()
+    assert hub not in MemoryBackend._hubs
+    await MemoryBackend().stop()  # never started: nothing to do

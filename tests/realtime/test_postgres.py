@@ -6,13 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
 from realtime import stats
-from realtime.relay.postgres import listener_conninfo
+from realtime.conf import get_config
+from realtime.relay.hub import Hub
+from realtime.relay.postgres import PostgresBackend, listener_conninfo
 from realtime.testing import LiveServer, open_stream
 from tests.realtime.conftest import (
     GROUPS,
@@ -118,3 +121,55 @@ def test_killed_listener_reconnects_and_every_stream_resyncs() -> None:
         finally:
             for stream in streams:
                 stream.close()
+
+
+async def notify(payload: str) -> None:
+    info = listener_conninfo("default") | {"application_name": "realtime-test"}
+    async with await psycopg.AsyncConnection.connect(autocommit=True, **info) as conn:
+        await conn.execute("SELECT pg_notify(%s, %s)", [get_config().CHANNEL, payload])
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_backend_listens_lazily_and_stops_cleanly() -> None:
+    backend = PostgresBackend()
+    hub = Hub(backend)
+    assert backend.connection is None  # nothing happens before the first subscriber
+    async with hub.subscribe(["groups"]) as subscription:
+        assert backend.connection is not None
+        await notify("groups")
+        assert await subscription.wait(5)
+        assert subscription.consume()[0] is True
+    await hub.aclose()
+    assert backend.connection is None
+    await backend.stop()  # twice is harmless
+
+
+class FragileHub(Hub):
+    """Its first message blows up inside the listener's loop (not a psycopg error)."""
+
+    failed = False
+
+    def dispatch_message(self, message: str) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("a bug while dispatching")
+        super().dispatch_message(message)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_listener_survives_any_error_and_resyncs(caplog: pytest.LogCaptureFixture) -> None:
+    with override_realtime(RECONNECT_DELAY=0.01):
+        hub = FragileHub(PostgresBackend())
+    before = stats()
+    try:
+        async with hub.subscribe(["groups"]) as subscription:
+            await notify("other")
+            # The listener logs, reconnects and resyncs: the stream re-renders.
+            assert await subscription.wait(5)
+            assert subscription.consume()[0] is True
+            assert stats()["listener_reconnects"] == before["listener_reconnects"] + 1
+            await notify("groups")
+            assert await subscription.wait(5)
+    finally:
+        await hub.aclose()
+    assert "a bug while dispatching" in caplog.text

@@ -454,3 +454,100 @@ def test_shutdown_with_500_open_streams_exits_promptly(transactional_db: None) -
             assert all(streams.closed), f"{streams.closed.count(False)} streams left open"
     finally:
         stop_process(process)
+
+
+# Hooks (views in tests/realtime/urls.py) -------------------------------------------------------
+
+
+@pytest.fixture
+def hooks(server: LiveServer) -> Iterator[LiveServer]:
+    with override_settings(ROOT_URLCONF="tests.realtime.urls"):
+        yield server
+
+
+def test_failed_renders_are_retried(hooks: LiveServer) -> None:
+    from tests.realtime.urls import FlakyStream
+
+    before = stats()
+    FlakyStream.failures = 2
+    try:
+        with open_stream(hooks.url + "/hooks/flaky/") as stream:
+            # Retried after 0.25 s, then 0.5 s: the stream comes through without the client noticing.
+            stream.next_event(shows(), timeout=5)
+        assert stats()["render_errors"] == before["render_errors"] + 2
+    finally:
+        FlakyStream.failures = 0
+
+
+def test_topics_from_url_kwargs_selector_mode_and_signals(hooks: LiveServer) -> None:
+    mine, other = Group.objects.create(name="mine"), Group.objects.create(name="other")
+    with open_stream(f"{hooks.url}/hooks/group/{mine.pk}/") as stream:
+        patch = stream.next_event(is_patch, timeout=5)
+        assert group_names(patch) == ["mine"]
+        assert patch.selector == "#groups"
+        assert "mode inner" in patch.data_lines
+        signals = stream.next_event(lambda e: e.event == "datastar-patch-signals", timeout=5)
+        assert signals.signals == {"found": 1}
+        publish(f"groups.{other.pk}")
+        publish("groups")
+        with pytest.raises(TimeoutError):
+            stream.next_event(is_patch, timeout=0.4)
+        Group.objects.filter(pk=mine.pk).update(name="renamed")
+        publish(f"groups.{mine.pk}")
+        assert group_names(stream.next_event(is_patch, timeout=5)) == ["renamed"]
+
+
+def test_prefix_topics(hooks: LiveServer) -> None:
+    with open_stream(hooks.url + "/hooks/prefix/") as stream:
+        stream.next_event(shows(), timeout=5)
+        add_group("plain")  # publishes "groups": not under "groups.*"
+        with pytest.raises(TimeoutError):
+            stream.next_event(is_patch, timeout=0.4)
+        publish("groups.42")
+        stream.next_event(shows("plain"), timeout=5)
+
+
+def test_has_permission_hook_refuses_with_403(hooks: LiveServer) -> None:
+    base = stats()["open_streams"]
+    status, _headers, body = get(hooks, "/hooks/denied/", {"Datastar-Request": "true"})
+    assert status == 403
+    assert b"datastar" not in body
+    assert stats()["open_streams"] == base
+
+
+def test_render_key_none_renders_for_each_stream(hooks: LiveServer) -> None:
+    streams = [open_stream(hooks.url + "/hooks/unshared/") for _ in range(3)]
+    try:
+        for stream in streams:
+            stream.next_event(shows(), timeout=5)
+        views.render_count = 0
+        add_group("each")
+        for stream in streams:
+            stream.next_event(shows("each"), timeout=5)
+        assert views.render_count == 3
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+def test_a_stream_needs_a_template() -> None:
+    from realtime import StreamView
+
+    with pytest.raises(ImproperlyConfigured, match="needs a template_name or a render_html"):
+        StreamView().render_html({})
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_stopping_the_server_ends_open_streams_cleanly(
+    transactional_db: None, encoding: str
+) -> None:
+    with LiveServer() as live:
+        stream = DecodedStream(live.port, GROUPS, encoding=encoding)
+        stream.read_until(lambda text: rendered(text, *()))
+        started = time.monotonic()
+    with stream:
+        # The response is ended properly (last chunk), not cut: the browser simply reconnects.
+        stream.read_until(lambda text: stream.ended, timeout=3)
+        assert time.monotonic() - started < 3
+        if encoding == "gzip":
+            assert stream.gzip.eof  # a complete gzip member, trailer included
