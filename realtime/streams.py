@@ -97,6 +97,11 @@ class StreamView(View):
         except BadSignals as exc:
             return HttpResponseBadRequest(str(exc), content_type="text/plain")
         self.tab = pop_tab(self.signals)
+        if self.template_name is None and type(self).render_html is StreamView.render_html:
+            # Fail before streaming: a render that can never succeed would be retried forever.
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} needs a template_name or a render_html()."
+            )
         if not self.has_permission():
             raise PermissionDenied
         topics = [validate_topic(topic, pattern=True) for topic in self.get_topics()]

@@ -551,3 +551,18 @@ def test_stopping_the_server_ends_open_streams_cleanly(
         assert time.monotonic() - started < 3
         if encoding == "gzip":
             assert stream.gzip.eof  # a complete gzip member, trailer included
+
+
+def test_a_stream_without_template_fails_before_streaming() -> None:
+    from django.contrib.auth.models import AnonymousUser
+    from django.test import AsyncRequestFactory
+
+    from realtime import StreamView
+
+    class Nameless(StreamView):
+        topics = ["groups"]
+
+    request = AsyncRequestFactory().get("/s/")
+    request.user = AnonymousUser()
+    with pytest.raises(ImproperlyConfigured, match="needs a template_name"):
+        Nameless.as_view()(request)
