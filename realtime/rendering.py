@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from realtime.metrics import counters
 
@@ -37,6 +37,30 @@ def _pool() -> ThreadPoolExecutor:
             max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="realtime-render"
         )
     return _executor
+
+
+def release_request_thread() -> None:
+    """Let the request's own worker thread go while its stream stays open.
+
+    Django's ASGI handler gives every request a context whose first synchronous call (the
+    ``request_started`` receivers, a sync view) starts a thread that lives until the response
+    ends: for a stream, hours of an idle OS thread per open tab. Once the stream has started,
+    its synchronous work is done (renders use the render pool), so this closes that thread's
+    database connections on it and lets it exit. A later synchronous call of the request (at its
+    end) gets a fresh, short-lived thread. This reaches into asgiref's per-context executors; if
+    their shape ever changes, it does nothing.
+    """
+    from asgiref.sync import SyncToAsync
+
+    try:
+        context = SyncToAsync.thread_sensitive_context.get(None)
+        executors = SyncToAsync.context_to_thread_executor
+    except AttributeError:  # pragma: no cover - another asgiref
+        return
+    executor = executors.pop(context, None) if context is not None else None
+    if executor is not None:
+        executor.submit(connections.close_all)
+        executor.shutdown(wait=False)
 
 
 def _with_fresh_connections(fn: Callable[[], T]) -> T:

@@ -41,7 +41,12 @@ from realtime.formats import StreamFormat, choose_format
 from realtime.metrics import counters
 from realtime.relay.hub import Hub, Subscription, get_hub
 from realtime.relay.topics import validate_topic
-from realtime.rendering import SharedRenders, run_sync, shared_renders
+from realtime.rendering import (
+    SharedRenders,
+    release_request_thread,
+    run_sync,
+    shared_renders,
+)
 from realtime.signals import BadSignals, pop_tab, read_signals, tab_topic
 
 logger = logging.getLogger("realtime")
@@ -216,6 +221,7 @@ class StreamView(View):
             async with hub.subscribe(topics, notice_topics) as subscription:
                 if subscription.closed:
                     return
+                release_request_thread()
                 body = await self._render(hub, shared, key, hub.version, subscription)
                 if body is None:
                     return

@@ -566,3 +566,23 @@ def test_a_stream_without_template_fails_before_streaming() -> None:
     request.user = AnonymousUser()
     with pytest.raises(ImproperlyConfigured, match="needs a template_name"):
         Nameless.as_view()(request)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_open_streams_hold_no_request_thread() -> None:
+    # Django's ASGI handler starts a thread per request context; a stream lets it go once started.
+    def request_threads() -> int:
+        return sum(t.name.startswith("ThreadPoolExecutor") for t in threading.enumerate())
+
+    with LiveServer() as server:
+        streams = [open_stream(f"{server.url}/test/groups/stream/", signals={}) for _ in range(30)]
+        try:
+            for stream in streams:
+                stream.next_event()
+            deadline = time.monotonic() + 5
+            while request_threads() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert request_threads() == 0
+        finally:
+            for stream in streams:
+                stream.close()
