@@ -19,11 +19,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[embedded]' $(if $(DJANGO),'$(DJANGO)')
+	$(BIN)/pip install --quiet -e '.[demo]' $(if $(DJANGO),'$(DJANGO)')
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[embedded,test]' $(if $(DJANGO),'$(DJANGO)')
+	$(BIN)/pip install --quiet -e '.[demo,test]' $(if $(DJANGO),'$(DJANGO)')
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run

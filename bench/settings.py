@@ -23,4 +23,7 @@ if os.environ.get("BENCH_STREAM_COMPRESSION"):
     REALTIME["STREAM_COMPRESSION"] = os.environ["BENCH_STREAM_COMPRESSION"]
 if os.environ.get("BENCH_PG_OPTIONS"):
     # e.g. "-c synchronous_commit=off": what a command costs without waiting for the WAL flush.
-    DATABASES["default"]["OPTIONS"] = {"options": os.environ["BENCH_PG_OPTIONS"]}
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "options": os.environ["BENCH_PG_OPTIONS"],
+    }

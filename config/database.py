@@ -23,9 +23,24 @@ def database_settings(
 ) -> dict[str, Any]:
     """Return the ``DATABASES["default"]`` dict for the demo project."""
     url = environ.get(ENV_VAR, "").strip()
-    if url:
-        return url_settings(url)
-    return embedded_settings(base_dir / ".pgdata")
+    config = url_settings(url) if url else embedded_settings(base_dir / ".pgdata")
+    return with_pool(config)
+
+
+def with_pool(config: dict[str, Any]) -> dict[str, Any]:
+    """Use Django's PostgreSQL connection pool (psycopg-pool).
+
+    Under ASGI each request runs its synchronous part on a thread of its own, so a persistent
+    connection (``CONN_MAX_AGE``) is never reused; without a pool every command would open a
+    new connection. The pool lends one per request and per render instead.
+    """
+    try:
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        return config
+    options = {**config.get("OPTIONS", {})}
+    options.setdefault("pool", {"min_size": 1, "max_size": 20, "timeout": 10})
+    return {**config, "OPTIONS": options, "CONN_MAX_AGE": 0}
 
 
 def url_settings(url: str) -> dict[str, Any]:
