@@ -35,11 +35,15 @@ def with_pool(config: dict[str, Any]) -> dict[str, Any]:
     new connection. The pool lends one per request and per render instead.
     """
     try:
-        import psycopg_pool  # noqa: F401
+        from psycopg_pool import ConnectionPool
     except ImportError:
         return config
     options = {**config.get("OPTIONS", {})}
-    options.setdefault("pool", {"min_size": 1, "max_size": 20, "timeout": 10})
+    # check: a connection lent after PostgreSQL restarted is tested first, not handed out dead.
+    options.setdefault(
+        "pool",
+        {"min_size": 1, "max_size": 20, "timeout": 10, "check": ConnectionPool.check_connection},
+    )
     return {**config, "OPTIONS": options, "CONN_MAX_AGE": 0}
 
 

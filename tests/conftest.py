@@ -48,18 +48,26 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def start_runserver(
+    port: int, *options: str, env: dict[str, str] | None = None, output: bool = True
+) -> subprocess.Popen[bytes]:
+    """``manage.py runserver`` on ``127.0.0.1:port`` in its own process group (stop_process ends
+    it); ``output=False`` discards what it prints."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--skip-checks", *options],
+        cwd=ROOT,
+        env=env or server_env(),
+        stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 @pytest.fixture
 def runserver() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """``manage.py runserver`` on a free loopback port, in its own process group."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--skip-checks"],
-        cwd=ROOT,
-        env=server_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = start_runserver(port)
     try:
         wait_for_port(port, process=process)
         yield process, port

@@ -16,8 +16,10 @@ from urllib.parse import quote, urlencode
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
+from django.test import override_settings
 
 from realtime import publish
 from realtime.testing import LiveServer, SSEEvent
@@ -350,3 +352,10 @@ def subprocess_python(
         timeout=timeout,
         check=False,
     )
+
+
+@contextmanager
+def override_realtime(**values: Any) -> Iterator[None]:
+    """Change some REALTIME keys, keeping the test project's others."""
+    with override_settings(REALTIME={**settings.REALTIME, **values}):
+        yield

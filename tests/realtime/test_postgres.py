@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
-from django.test import override_settings
 
 from realtime import stats
 from realtime.conf import get_config
@@ -22,15 +16,10 @@ from tests.realtime.conftest import (
     RawStreams,
     add_group,
     listener_backends,
+    override_realtime,
     shows,
     wait_for,
 )
-
-
-@contextmanager
-def override_realtime(**values: Any) -> Iterator[None]:
-    with override_settings(REALTIME={**settings.REALTIME, **values}):
-        yield
 
 
 def test_listener_conninfo_copies_django_settings_and_names_itself() -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, server_env, stop_process, wait_for_port
+from tests.conftest import free_port, start_runserver, stop_process, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -53,21 +52,7 @@ def test_streams_incrementally_and_stops_on_sigint_with_reloader(
 
 def test_stops_on_sigint_without_reloader() -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "runserver",
-            f"127.0.0.1:{port}",
-            "--noreload",
-            "--skip-checks",
-        ],
-        cwd=ROOT,
-        env=server_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = start_runserver(port, "--noreload")
     try:
         wait_for_port(port, process=process)
         elapsed, response, client = first_event_while_open(port)

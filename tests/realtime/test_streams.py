@@ -7,16 +7,12 @@ import http.client
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
@@ -25,7 +21,7 @@ from django.test import Client, override_settings
 from realtime import publish, stats
 from realtime.conf import get_config
 from realtime.testing import LiveServer, open_stream, parse_sse
-from tests.conftest import ROOT, free_port, server_env, stop_process, wait_for_port
+from tests.conftest import free_port, server_env, start_runserver, stop_process, wait_for_port
 from tests.project import views
 from tests.realtime.conftest import (
     CLOCK,
@@ -37,16 +33,10 @@ from tests.realtime.conftest import (
     database_url,
     group_names,
     is_patch,
+    override_realtime,
     shows,
     wait_for,
 )
-
-
-@contextmanager
-def override_realtime(**values: Any) -> Iterator[None]:
-    """Change some REALTIME keys, keeping the test project's others."""
-    with override_settings(REALTIME={**settings.REALTIME, **values}):
-        yield
 
 
 def test_full_state_at_once(server: LiveServer) -> None:
@@ -425,20 +415,8 @@ def drains_to_eof(sock: socket.socket, timeout: float) -> bool:
 
 def test_shutdown_with_500_open_streams_exits_promptly(transactional_db: None) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "runserver",
-            f"127.0.0.1:{port}",
-            "--noreload",
-            "--skip-checks",
-        ],
-        cwd=ROOT,
-        env=server_env(DATABASE_URL=database_url()),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    process = start_runserver(
+        port, "--noreload", env=server_env(DATABASE_URL=database_url()), output=False
     )
     try:
         wait_for_port(port, process=process)
