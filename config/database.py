@@ -35,16 +35,14 @@ def with_pool(config: dict[str, Any]) -> dict[str, Any]:
     new connection. The pool lends one per request and per render instead.
     """
     try:
-        from psycopg_pool import ConnectionPool
+        import psycopg_pool  # noqa: F401
     except ImportError:
         return config
     options = {**config.get("OPTIONS", {})}
-    # check: a connection lent after PostgreSQL restarted is tested first, not handed out dead.
-    options.setdefault(
-        "pool",
-        {"min_size": 1, "max_size": 20, "timeout": 10, "check": ConnectionPool.check_connection},
-    )
-    return {**config, "OPTIONS": options, "CONN_MAX_AGE": 0}
+    options.setdefault("pool", {"min_size": 1, "max_size": 20, "timeout": 10})
+    # CONN_HEALTH_CHECKS makes the pool test a connection before lending it, so one lent after
+    # PostgreSQL restarted is replaced instead of failing the request.
+    return {**config, "OPTIONS": options, "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True}
 
 
 def url_settings(url: str) -> dict[str, Any]:
