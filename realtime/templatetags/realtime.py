@@ -72,6 +72,12 @@ def _js(value: str) -> str:
     return json.dumps(value).replace("'", "\\u0027")
 
 
+def _new_tab(context: Context) -> tuple[str, str]:
+    """A fresh random id for the tab being rendered, and the request's CSRF token (or "")."""
+    request = context.get("request")
+    return secrets.token_urlsafe(16), get_token(request) if request is not None else ""
+
+
 def _stream_get(stream_url: str, only: str) -> str:
     """The Datastar action that (re)opens a stream, reconnecting whenever it ends or fails.
 
@@ -94,9 +100,7 @@ def realtime_page(context: Context, stream_url: str, only: str = "") -> SafeStri
 
     ``only="filter,page"`` sends just those signals (and the tab id) with the stream's GET.
     """
-    request = context.get("request")
-    tab = secrets.token_urlsafe(16)
-    csrf = get_token(request) if request is not None else ""
+    tab, csrf = _new_tab(context)
     signals = f"{{{get_config().TAB_SIGNAL}: {_js(tab)}, _csrf: {_js(csrf)}}}"
     return format_html('data-signals="{}" data-init="{}"', signals, _stream_get(stream_url, only))
 
@@ -117,9 +121,7 @@ def command_post(url: str) -> SafeString:
 @register.simple_tag(takes_context=True)
 def realtime_htmx_page(context: Context, stream_url: str) -> SafeString:
     """Attributes that open this tab's stream for htmx and send its id and CSRF token with forms."""
-    request = context.get("request")
-    tab = secrets.token_urlsafe(16)
-    csrf = get_token(request) if request is not None else ""
+    tab, csrf = _new_tab(context)
     name = get_config().TAB_SIGNAL
     separator = "&" if "?" in stream_url else "?"
     return format_html(

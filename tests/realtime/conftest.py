@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -359,3 +360,16 @@ def override_realtime(**values: Any) -> Iterator[None]:
     """Change some REALTIME keys, keeping the test project's others."""
     with override_settings(REALTIME={**settings.REALTIME, **values}):
         yield
+
+
+class Elements(HTMLParser):
+    """Every start tag with its (unescaped) attributes."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 from django.middleware.csrf import _unmask_cipher_token, get_token
 from django.template import Context, Template
 from django.test import RequestFactory, override_settings
 
-
-class Elements(HTMLParser):
-    """Every start tag with its (unescaped) attributes."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
+from tests.realtime.conftest import Elements
 
 
 def page_attrs(stream_url: str = "/tasks/stream/") -> tuple[dict[str, str | None], object]:

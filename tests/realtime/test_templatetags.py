@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 
 import pytest
 from django.middleware.csrf import _unmask_cipher_token, get_token
@@ -12,19 +11,7 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory, override_settings
 
 from realtime.conf import DEFAULT_DATASTAR_URL
-
-
-class Elements(HTMLParser):
-    """Every start tag with its (unescaped) attributes."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
+from tests.realtime.conftest import Elements
 
 
 def render(source: str, **context: object) -> str:
