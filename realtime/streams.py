@@ -290,8 +290,9 @@ class StreamView(View):
                     exc_info=True,
                 )
                 attempt += 1
-                if await subscription.wait(delay) and subscription.closed:
-                    return None
+                # Not subscription.wait(): a pending change would end it at once, every time,
+                # turning the backoff into a busy loop while the database is down.
+                await asyncio.sleep(delay)
                 if subscription.closed:
                     return None
 
