@@ -1,6 +1,6 @@
 """Fan-out: N open streams, one command -> time until every stream has the patch; then a burst.
 
-``python -m bench.fanout --n 100 --n 1000 [--peers realtime,naive,floor,channels]``
+``python -m bench.fanout --n 100 --n 1000 [--peers realtime,naive,floor,eventstream,channels]``
 
 Per peer and N: open N streams (wait for every initial render), record server RSS before and
 after, trigger one command and time its arrival on every stream (p50/p99/max from the POST), then
@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import loadgen
 from bench.common import ms, percentile, pg_connections, prepare_database, write_results
-from bench.peers import PEERS, Peer, prepare_channels
+from bench.peers import PEERS, Peer
 
 FULL_SIZES = (100, 1000, 5000)
 #: Channels renders (and opens a database connection) per consumer per message: at N=1000 it
@@ -226,7 +226,7 @@ def ratios(results: list[dict[str, Any]]) -> list[str]:
     by = {(r["peer"], r["n"]): r for r in results if r.get("p99")}
     for (peer, n), r in sorted(by.items()):
         if peer == "realtime":
-            for other in ("floor", "naive", "channels"):
+            for other in ("floor", "naive", "eventstream", "channels"):
                 o = by.get((other, n))
                 if o:
                     notes.append(f"N={n}: {other} p99 / realtime p99 = {o['p99'] / r['p99']:.2f}x")
@@ -255,20 +255,19 @@ async def run(
                     }
                 )
                 continue
-            if name == "channels":
-                if n > channels_max:
-                    results.append(
-                        {
-                            "peer": name,
-                            "n": n,
-                            "error": f"skipped: N > {channels_max} for Channels: at N=1000 it exhausted PostgreSQL max_connections in a trial run",
-                        }
-                    )
-                    continue
-                reason = prepare_channels()
-                if reason:
-                    results.append({"peer": name, "n": n, "error": reason})
-                    continue
+            if name == "channels" and n > channels_max:
+                results.append(
+                    {
+                        "peer": name,
+                        "n": n,
+                        "error": f"skipped: N > {channels_max} for Channels: at N=1000 it exhausted PostgreSQL max_connections in a trial run",
+                    }
+                )
+                continue
+            reason = peer.prepare() if peer.prepare else None
+            if reason:
+                results.append({"peer": name, "n": n, "error": reason})
+                continue
             print(f"fanout: {name} N={n} ...", flush=True)
             try:
                 r = await measure(peer, n, burst=burst, scale=scale)
@@ -282,7 +281,7 @@ async def run(
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="open streams (repeatable)")
-    parser.add_argument("--peers", default="realtime,naive,floor,channels")
+    parser.add_argument("--peers", default="realtime,naive,floor,eventstream,channels")
     parser.add_argument("--burst", type=int, default=BURST)
     parser.add_argument("--channels-max", type=int, default=CHANNELS_MAX_FULL)
     parser.add_argument("--naive-max", type=int, default=NAIVE_MAX_FULL)

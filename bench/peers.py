@@ -1,23 +1,22 @@
-"""The systems compared: this project, its naive variant, the floor, and Channels."""
+"""The systems compared: this project, its naive variant, the floor, Channels, django-eventstream.
+
+Channels and django-eventstream run from virtualenvs of their own (``bench/.venv-channels``,
+``bench/.venv-eventstream``), created on first use: they are never the project's dependencies.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.common import BENCH_DB, CHANNELS_VENV, ROOT, Server, base_db_settings, serve, server_env
 
-CHANNELS_PACKAGES = [
-    "channels",
-    "channels-postgres",
-    "uvicorn[standard]",
-    "psycopg[binary]",
-    "Django>=5.2,<7",
-]
+COMMON_PACKAGES = ("uvicorn[standard]", "psycopg[binary]", "Django>=5.2,<7")
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,8 @@ class Peer:
     command: str
     reset: str
     stats: str | None = None
+    #: Run before the peer starts (e.g. create its virtualenv); returns why it cannot run, or None.
+    prepare: Callable[[], str | None] | None = None
 
     @property
     def websocket(self) -> bool:
@@ -48,55 +49,87 @@ def floor_server() -> AbstractContextManager[Server]:
     return serve("floor", "bench.floor_app:app")
 
 
-def channels_db_json() -> str:
+def bench_db_json() -> str:
+    """The bench database's settings as JSON, for a peer's own settings (``BENCH_DB_JSON``)."""
     db = base_db_settings()
     keys = ("ENGINE", "USER", "PASSWORD", "HOST", "PORT", "CONN_MAX_AGE")
     return json.dumps({**{k: db[k] for k in keys if k in db}, "NAME": BENCH_DB})
 
 
-_channels_ready: list[str] = []
+#: The virtualenvs prepared by this process (each is migrated once per run).
+_ready: set[Path] = set()
 
 
-def prepare_channels() -> str | None:
-    """Create ``bench/.venv-channels`` on first use and migrate channels-postgres's table.
+@dataclass(frozen=True)
+class PeerVenv:
+    """A virtualenv of a peer's own (bench/.venv-*): its packages are never the project's."""
 
-    Returns None when ready, else the reason it could not be made to work.
-    """
-    if _channels_ready:
-        return None
-    python = CHANNELS_VENV / "bin" / "python"
-    try:
-        if not python.exists():
-            print("creating bench/.venv-channels (first use) ...", file=sys.stderr)
-            subprocess.run([sys.executable, "-m", "venv", str(CHANNELS_VENV)], check=True)
+    path: Path
+    packages: tuple[str, ...]
+    settings: str  # the peer's Django settings module, migrated on first use
+
+    @property
+    def python(self) -> str:
+        return str(self.path / "bin" / "python")
+
+    def prepare(self) -> str | None:
+        """Create the virtualenv on first use and migrate the bench database with its settings.
+
+        Returns None when ready, else the reason it could not be made to work.
+        """
+        if self.path in _ready:
+            return None
+        name = self.path.relative_to(ROOT)
+        try:
+            if not Path(self.python).exists():
+                print(f"creating {name} (first use) ...", file=sys.stderr)
+                subprocess.run([sys.executable, "-m", "venv", str(self.path)], check=True)
+                subprocess.run(
+                    [self.python, "-m", "pip", "install", "--quiet", *self.packages],
+                    check=True,
+                    timeout=600,
+                )
             subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", *CHANNELS_PACKAGES],
+                [self.python, "-m", "django", "migrate", "--no-input", "-v", "0"],
+                cwd=ROOT,
+                env=server_env(self.settings, BENCH_DB_JSON=bench_db_json()),
                 check=True,
-                timeout=600,
+                timeout=120,
             )
-        subprocess.run(
-            [str(python), "-m", "django", "migrate", "--no-input", "-v", "0"],
-            cwd=ROOT,
-            env=server_env("bench.channels_app.settings", BENCH_DB_JSON=channels_db_json()),
-            check=True,
-            timeout=120,
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"could not prepare {name}: {exc}"
+        _ready.add(self.path)
+        return None
+
+    def serve(self, name: str, app: str) -> AbstractContextManager[Server]:
+        """Run ``app`` with this virtualenv's Python, on the bench database."""
+        return serve(
+            name,
+            app,
+            settings=self.settings,
+            python=self.python,
+            env={"BENCH_DB_JSON": bench_db_json()},
         )
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"could not prepare the Channels virtualenv: {exc}"
-    _channels_ready.append("ok")
-    return None
 
 
-@contextmanager
-def channels_server() -> Iterator[Server]:
-    with serve(
-        "channels",
-        "bench.channels_app.asgi:application",
-        settings="bench.channels_app.settings",
-        python=str(CHANNELS_VENV / "bin" / "python"),
-        env={"BENCH_DB_JSON": channels_db_json()},
-    ) as server:
-        yield server
+CHANNELS = PeerVenv(
+    CHANNELS_VENV,
+    ("channels", "channels-postgres", *COMMON_PACKAGES),
+    "bench.channels_app.settings",
+)
+EVENTSTREAM = PeerVenv(
+    ROOT / "bench" / ".venv-eventstream",
+    ("django-eventstream", "psycopg-pool", *COMMON_PACKAGES),
+    "bench.eventstream_app.settings",
+)
+
+
+def channels_server() -> AbstractContextManager[Server]:
+    return CHANNELS.serve("channels", "bench.channels_app.asgi:application")
+
+
+def eventstream_server() -> AbstractContextManager[Server]:
+    return EVENTSTREAM.serve("eventstream", "bench.eventstream_app.asgi:application")
 
 
 PEERS = {
@@ -133,5 +166,18 @@ PEERS = {
         "ws:/ws/groups/",
         "/add/",
         "/reset/",
+        prepare=CHANNELS.prepare,
+    ),
+    "eventstream": Peer(
+        "eventstream",
+        "django-eventstream (SSE for Django, in-process, no Redis): one send_event per command, "
+        "rendered once; a single process (without Redis or a GRIP proxy such as Pushpin it "
+        "cannot fan out across processes)",
+        eventstream_server,
+        "/events/",
+        "/add/",
+        "/reset/",
+        "/stats/",
+        prepare=EVENTSTREAM.prepare,
     ),
 }

@@ -2,8 +2,9 @@
 
 The scripts run as subprocesses (they start and kill their own servers) on a database of their own
 and write their results to a temporary directory. The Channels peer runs only with
-``BENCH_SMOKE_CHANNELS=1`` (it creates ``bench/.venv-channels`` on first use, which needs the
-network and minutes).
+``BENCH_SMOKE_CHANNELS=1`` and the django-eventstream peer only with ``BENCH_SMOKE_EVENTSTREAM=1``
+(each creates its virtualenv, ``bench/.venv-channels`` or ``bench/.venv-eventstream``, on first
+use, which needs the network and minutes).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def test_fanout(tmp_path: Path) -> None:
         # Opt-in: needs bench/.venv-channels, and its per-consumer database connections can hit
         # max_connections on a PostgreSQL shared with other test runs.
         peers += ",channels"
+    if os.environ.get("BENCH_SMOKE_EVENTSTREAM") == "1":
+        # Opt-in: needs bench/.venv-eventstream (created on first use).
+        peers += ",eventstream"
     run_bench(tmp_path, "bench.fanout", "--n", "20", "--burst", "10", "--peers", peers)
     results = json.loads((tmp_path / "fanout.json").read_text())["raw"]
     assert {r["peer"] for r in results} == set(peers.split(","))
@@ -58,6 +62,10 @@ def test_fanout(tmp_path: Path) -> None:
     # The counters move: one shared render per wake, fewer renders than notifications.
     assert 0 < ours["burst_renders"] <= ours["burst_notifications"] == 10
     assert ours["pg_peak"].get("realtime-listener") == 1
+    if "eventstream" in peers:
+        # django-eventstream: one render and one send_event per command.
+        theirs = next(r for r in results if r["peer"] == "eventstream")
+        assert theirs["burst_renders"] == theirs["burst_notifications"] == 10
     assert (tmp_path / "fanout.md").read_text().startswith("# Fan-out")
     assert (tmp_path / "fanout.png").stat().st_size > 0
 
