@@ -23,7 +23,7 @@ from django.db import close_old_connections, connections
 from realtime.metrics import counters
 
 if TYPE_CHECKING:
-    from realtime.relay.hub import Hub
+    from realtime.relay.hub import Hub, Subscription
 
 T = TypeVar("T")
 
@@ -81,7 +81,17 @@ async def run_sync(fn: Callable[[], T]) -> T:
 class _Entry:
     version: int
     task: asyncio.Future[bytes]
-    users: int = 0
+    #: Subscriptions to wake once this render is done (see :meth:`SharedRenders.render_ahead`).
+    waiters: set[Subscription] = field(default_factory=set)
+    #: 1 for a render started ahead (for its first taker, so not counted as shared), else 0.
+    unclaimed: int = 0
+
+
+@dataclass
+class _Pending:
+    version: int  # the newest change waiting
+    fn: Callable[[], bytes]  # renders the key (any holder's: their bytes are equal)
+    waiters: set[Subscription] = field(default_factory=set)
 
 
 @dataclass
@@ -90,6 +100,8 @@ class SharedRenders:
 
     entries: dict[Hashable, _Entry] = field(default_factory=dict)
     holders: dict[Hashable, int] = field(default_factory=dict)
+    #: Per key, subscriptions changed while a render older than the change was running.
+    pending: dict[Hashable, _Pending] = field(default_factory=dict)
 
     def hold(self, key: Hashable) -> None:
         """A stream with this key opened: keep its renders while it lives."""
@@ -101,6 +113,7 @@ class SharedRenders:
         if left <= 0:
             self.holders.pop(key, None)
             self.entries.pop(key, None)
+            self.pending.pop(key, None)
         else:
             self.holders[key] = left
 
@@ -115,14 +128,67 @@ class SharedRenders:
             return await self._run(fn)
         entry = self.entries.get(key)
         if entry is not None and entry.version >= version and not _failed(entry.task):
-            counters.renders_shared += 1
+            if entry.unclaimed:
+                entry.unclaimed = 0
+            else:
+                counters.renders_shared += 1
+            if entry.task.done():  # the usual case after render_ahead: no suspension at all
+                return entry.task.result()
             return await asyncio.shield(entry.task)
+        return await asyncio.shield(self._start(key, current, fn).task)
+
+    def render_ahead(
+        self, key: Hashable, fn: Callable[[], bytes], subscription: Subscription, version: int
+    ) -> None:
+        """Wake ``subscription`` (changed at hub ``version``) once a fresh render of ``key`` is done.
+
+        Installed as the subscriptions' ``on_change`` hook: the hub calls it instead of waking the
+        stream, so one notification to N streams starts the key's render at once and wakes each
+        stream a single time, with the bytes ready, instead of waking N streams to wait for it.
+        A change that arrives while an older render runs waits for it to end, then one new render
+        covers every such change (coalescing).
+        """
+        entry = self.entries.get(key)
+        if entry is None or _failed(entry.task) or (entry.task.done() and entry.version < version):
+            entry = self._start(key, version, fn)
+            entry.unclaimed = 1
+        elif entry.version < version:  # an older render is running: render again after it
+            pending = self.pending.setdefault(key, _Pending(version, fn))
+            pending.version = max(pending.version, version)
+            pending.waiters.add(subscription)
+            return
+        if entry.task.done():
+            subscription.mark_changed(entry.version)
+        else:
+            entry.waiters.add(subscription)
+
+    def _start(self, key: Hashable, version: int, fn: Callable[[], bytes]) -> _Entry:
+        """Start rendering ``key`` (stamped with hub ``version``); remembered while it is held."""
         task = asyncio.ensure_future(self._run(fn))
-        # Streams that shared this render may all be gone when it fails: mark the error seen.
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        entry = _Entry(version, task)
         if key in self.holders:
-            self.entries[key] = _Entry(current, task)
-        return await asyncio.shield(task)
+            self.entries[key] = entry
+        task.add_done_callback(lambda _: self._rendered(key, entry))
+        return entry
+
+    def _rendered(self, key: Hashable, entry: _Entry) -> None:
+        if not entry.task.cancelled():
+            # Streams that shared this render may all be gone when it fails: mark the error seen.
+            entry.task.exception()
+        # Woken even when the render failed: each stream then renders (and retries) itself.
+        for subscription in entry.waiters:
+            subscription.mark_changed(entry.version)
+        entry.waiters.clear()
+        pending = self.pending.get(key)
+        if pending is None or self.entries.get(key) is not entry:
+            return  # a newer render of the key is running: its end handles what is pending
+        del self.pending[key]
+        if pending.version <= entry.version and not _failed(entry.task):
+            for subscription in pending.waiters:
+                subscription.mark_changed(entry.version)
+        else:
+            follow_up = self._start(key, pending.version, pending.fn)
+            follow_up.waiters, follow_up.unclaimed = pending.waiters, 1
 
     @staticmethod
     async def _run(fn: Callable[[], bytes]) -> bytes:

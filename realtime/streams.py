@@ -222,6 +222,8 @@ class StreamView(View):
                 if subscription.closed:
                     return
                 release_request_thread()
+                if key is not None:
+                    subscription.on_change = partial(shared.render_ahead, key, self.render_stream)
                 body = await self._render(hub, shared, key, hub.version, subscription)
                 if body is None:
                     return
@@ -240,16 +242,20 @@ class StreamView(View):
                             notice = await run_sync(partial(self.render_notice, payload))
                             chunks.append((notice, False))
                         if changed:
-                            body = await self._render(hub, shared, key, version, subscription)
-                            if body is None:
+                            rendered = await self._render(hub, shared, key, version, subscription)
+                            if rendered is None:
                                 return
-                            chunks.append((body, True))
+                            # Notifications that left this view's bytes as they were send nothing.
+                            if rendered != body:
+                                body = rendered
+                                chunks.append((body, True))
                     elif loop.time() >= refresh_at:
                         # Time, not data, changed: a shared render of this version would be the
                         # same bytes again, so this one is rendered afresh (key None).
-                        body = await self._render(hub, shared, None, hub.version, subscription)
-                        if body is None:
+                        rendered = await self._render(hub, shared, None, hub.version, subscription)
+                        if rendered is None:
                             return
+                        body = rendered
                         chunks.append((body, True))
                     else:
                         counters.heartbeats_sent += 1
@@ -257,7 +263,8 @@ class StreamView(View):
                     now = loop.time()
                     if self.refresh_interval and now >= refresh_at:
                         refresh_at = now + self.refresh_interval
-                    heartbeat_at = now + (config.HEARTBEAT or float("inf"))
+                    if chunks:
+                        heartbeat_at = now + (config.HEARTBEAT or float("inf"))
                     for chunk in chunks:
                         yield chunk
         finally:

@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from realtime.metrics import counters
+from realtime.relay.deadlines import Deadlines
 from realtime.relay.topics import decode, validate_topic
 
 if TYPE_CHECKING:
@@ -44,9 +45,27 @@ MAX_NOTICES = 16
 class Subscription:
     """One stream's interest in some topics; woken by the hub, consumed by the stream."""
 
-    __slots__ = ("_event", "changed", "closed", "notice_topics", "notices", "topics", "version")
+    __slots__ = (
+        "_deadlines",
+        "_event",
+        "changed",
+        "closed",
+        "deadline_tick",
+        "notice_topics",
+        "notices",
+        "on_change",
+        "timed_out",
+        "topics",
+        "version",
+    )
 
-    def __init__(self, topics: frozenset[str], notice_topics: frozenset[str], version: int) -> None:
+    def __init__(
+        self,
+        topics: frozenset[str],
+        notice_topics: frozenset[str],
+        version: int,
+        deadlines: Deadlines,
+    ) -> None:
         self.topics = topics
         self.notice_topics = notice_topics
         self.changed = False
@@ -54,10 +73,17 @@ class Subscription:
         self.version = version
         self.notices: deque[tuple[str, Any]] = deque(maxlen=MAX_NOTICES)
         self._event = asyncio.Event()
+        self._deadlines = deadlines
+        self.deadline_tick: int | None = None
+        self.timed_out = False
+        #: Called by the hub, instead of :meth:`mark_changed`, when a watched topic is published
+        #: (shared renders use it to render first and wake the stream once the bytes are ready).
+        self.on_change: Callable[[Subscription, int], None] | None = None
 
     def mark_changed(self, version: int) -> None:
+        """Wake the stream: it needs a render started at hub ``version`` or later."""
         self.changed = True
-        self.version = version
+        self.version = max(self.version, version)
         self._event.set()
 
     def add_notice(self, topic: str, payload: Any) -> None:
@@ -68,13 +94,27 @@ class Subscription:
         self.closed = True
         self._event.set()
 
+    def expire(self) -> None:
+        """The wait's timeout passed (called by :class:`Deadlines`)."""
+        self.timed_out = True
+        self._event.set()
+
     async def wait(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait until changed, noticed or closed; ``False`` when ``timeout`` passed first."""
-        if not self._event.is_set():
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._event.wait()
-            except TimeoutError:
+        if self._event.is_set():
+            return True
+        if timeout is not None:
+            if timeout <= 0:
+                return False
+            self._deadlines.arm(self, self._deadlines.now() + timeout)
+        try:
+            await self._event.wait()
+        finally:
+            self._deadlines.disarm(self)
+        if self.timed_out:
+            self.timed_out = False
+            if not (self.changed or self.notices or self.closed):
+                self._event.clear()
                 return False
         return True
 
@@ -98,6 +138,7 @@ class Hub:
         self._exact: dict[str, set[Subscription]] = {}
         self._prefix: dict[str, set[Subscription]] = {}
         self._started: asyncio.Task[None] | None = None
+        self._deadlines: Deadlines | None = None
         self._attached: dict[Callable[[], Any], Any] = {}
 
     def attached(self, factory: Callable[[], T]) -> T:
@@ -129,7 +170,9 @@ class Hub:
         """
         state = frozenset(validate_topic(t, pattern=True) for t in topics)
         notices = frozenset(validate_topic(t) for t in notice_topics)
-        subscription = Subscription(state, notices, self.version)
+        if self._deadlines is None:
+            self._deadlines = Deadlines(asyncio.get_running_loop())
+        subscription = Subscription(state, notices, self.version, self._deadlines)
         # Registered inside the try: a caller cancelled while the listener starts (a client that
         # leaves at once) must not leave its subscription behind.
         try:
@@ -181,6 +224,8 @@ class Hub:
             if topic in subscription.notice_topics:
                 if payload is not None:
                     subscription.add_notice(topic, payload)
+            elif subscription.on_change is not None:
+                subscription.on_change(subscription, self.version)
             else:
                 subscription.mark_changed(self.version)
 

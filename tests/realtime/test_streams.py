@@ -88,6 +88,16 @@ def test_write_without_publish_shows_with_the_next_publish(server: LiveServer) -
         stream.next_event(shows("silent"), timeout=5)
 
 
+def test_publish_that_changes_nothing_on_the_page_sends_nothing(server: LiveServer) -> None:
+    with open_stream(server.url + GROUPS) as stream:
+        stream.next_event(shows(), timeout=5)
+        publish("groups")  # re-rendered, same bytes: not sent again
+        with pytest.raises(TimeoutError):
+            stream.next_event(is_patch, timeout=0.5)
+        add_group("changed")
+        stream.next_event(shows("changed"), timeout=5)
+
+
 def test_rapid_publishes_coalesce_and_end_on_the_final_state(server: LiveServer) -> None:
     streams = [open_stream(server.url + GROUPS, signals={"n": n}) for n in range(3)]
     try:
