@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import os
 import statistics
 import time
 from contextlib import suppress
@@ -21,16 +23,36 @@ from typing import Any
 from bench import loadgen
 from bench.common import ms, percentile, pg_connections, prepare_database, write_results
 from bench.peers import PEERS, Peer
+from bench.serve import GC_ENV, TUNED_GC, apply_gc_threshold
 
-FULL_SIZES = (100, 1000, 5000)
-#: Channels renders (and opens a database connection) per consumer per message: at N=1000 it
-#: exhausted PostgreSQL's max_connections (100) in a trial run, which also refuses every other
-#: client of that database server (on a shared machine: other people's tests). So a full run stops
-#: there; ``--channels-max 1000`` runs it anyway.
-CHANNELS_MAX_FULL = 100
-#: The naive variant renders once per stream per wake: at N=5000 one command took ~1 minute to
-#: reach every stream (measured), so a full run stops it at 1000 (``--naive-max`` to change).
-NAIVE_MAX_FULL = 1000
+DEFAULT_PEERS = (
+    "realtime",
+    "realtime-default-gc",
+    "naive",
+    "naive-listen",
+    "floor",
+    "eventstream",
+    "channels",
+)
+
+FULL_SIZES = (100, 1000, 5000, 10000)
+#: Largest N a full run gives each peer that cannot go further in bounded time, and why
+#: (``--max peer=N`` to change).
+FULL_CAPS: dict[str, tuple[int, str]] = {
+    # Channels renders (and opens a database connection) per consumer per message: at N=1000 it
+    # exhausted PostgreSQL's max_connections (100) in a trial run, which also refuses every other
+    # client of that database server (on a shared machine: other people's tests).
+    "channels": (100, "at N=1000 it exhausted PostgreSQL max_connections in a trial run"),
+    # One connection per stream: PostgreSQL's max_connections (100 here) is the ceiling.
+    "naive-listen": (
+        100,
+        "one PostgreSQL connection per stream: max_connections (100) is the limit",
+    ),
+    # Renders once per stream per wake: at N=5000 one command took ~1 minute (measured).
+    "naive": (1000, "at N=5000 one command took ~1 minute to reach every stream (bounded time)"),
+    # One OS thread per open stream.
+    "eventstream": (5000, "it holds one OS thread per open stream"),
+}
 BURST = 100
 
 
@@ -66,6 +88,8 @@ async def measure(peer: Peer, n: int, *, burst: int = BURST, scale: float = 1.0)
             streams = loadgen.Streams(peer.stream_url(server), n)
             try:
                 result["open_s"] = await streams.open(seconds=(30 + n / 40) * scale)
+                gc.collect()
+                gc.freeze()  # the load generator's N clients are not the server's latency
                 result["failed"] = streams.failed
                 await asyncio.sleep(0.5)
                 rss1 = server.rss()
@@ -146,6 +170,7 @@ async def measure(peer: Peer, n: int, *, burst: int = BURST, scale: float = 1.0)
                 result["errors"] = len(errors)
                 result["first_error"] = errors[0] if errors else None
                 await streams.close()
+                gc.unfreeze()
                 if errors or result.get("failed"):
                     result["server_log"] = server.log_tail(5)
     return result
@@ -155,7 +180,7 @@ def row(r: dict[str, Any]) -> list[Any]:
     if "error" in r and "p50" not in r:
         return [r["peer"], r["n"], *["—"] * 10, f"failed: {r['error'][:80]}"]
     pg = r.get("pg_peak", {})
-    listeners = pg.get("realtime-listener", 0)
+    listeners = pg.get("realtime-listener", 0) + pg.get("naive-listener", 0)
     events = r.get("events_per_stream")
     converge = r.get("burst_converge_s")
     renders = r.get("burst_renders")
@@ -180,7 +205,7 @@ def row(r: dict[str, Any]) -> list[Any]:
         "—" if renders is None else renders,
         f"{r['rss_per_stream'] / 1024:.1f}",
         f"{pg.get('total', 0)} ({listeners} listener)"
-        if r["peer"] in ("realtime", "naive")
+        if r["peer"].startswith(("realtime", "naive"))
         else pg.get("total", 0),
         "; ".join(note),
     ]
@@ -226,7 +251,7 @@ def ratios(results: list[dict[str, Any]]) -> list[str]:
     by = {(r["peer"], r["n"]): r for r in results if r.get("p99")}
     for (peer, n), r in sorted(by.items()):
         if peer == "realtime":
-            for other in ("floor", "naive", "eventstream", "channels"):
+            for other in DEFAULT_PEERS[1:]:
                 o = by.get((other, n))
                 if o:
                     notes.append(f"N={n}: {other} p99 / realtime p99 = {o['p99'] / r['p99']:.2f}x")
@@ -234,35 +259,16 @@ def ratios(results: list[dict[str, Any]]) -> list[str]:
 
 
 async def run(
-    sizes: list[int],
-    peers: list[str],
-    *,
-    burst: int,
-    channels_max: int,
-    naive_max: int,
-    scale: float,
+    sizes: list[int], peers: list[str], *, burst: int, caps: dict[str, int], scale: float
 ) -> list[dict[str, Any]]:
     results = []
     for n in sizes:
         for name in peers:
             peer = PEERS[name]
-            if name == "naive" and n > naive_max:
-                results.append(
-                    {
-                        "peer": name,
-                        "n": n,
-                        "error": f"skipped: N > {naive_max} for the naive variant (bounded time)",
-                    }
-                )
-                continue
-            if name == "channels" and n > channels_max:
-                results.append(
-                    {
-                        "peer": name,
-                        "n": n,
-                        "error": f"skipped: N > {channels_max} for Channels: at N=1000 it exhausted PostgreSQL max_connections in a trial run",
-                    }
-                )
+            if n > caps.get(name, n):
+                why = FULL_CAPS[name][1] if name in FULL_CAPS else "--max"
+                error = f"skipped: N > {caps[name]} for {name}: {why}"
+                results.append({"peer": name, "n": n, "error": error})
                 continue
             reason = peer.prepare() if peer.prepare else None
             if reason:
@@ -278,25 +284,40 @@ async def run(
     return results
 
 
+def parse_caps(values: list[str]) -> dict[str, int]:
+    caps = {name: cap for name, (cap, _) in FULL_CAPS.items()}
+    for value in values:
+        name, _, n = value.partition("=")
+        caps[name] = int(n)
+    return caps
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="open streams (repeatable)")
-    parser.add_argument("--peers", default="realtime,naive,floor,eventstream,channels")
+    parser.add_argument("--peers", default=",".join(DEFAULT_PEERS))
     parser.add_argument("--burst", type=int, default=BURST)
-    parser.add_argument("--channels-max", type=int, default=CHANNELS_MAX_FULL)
-    parser.add_argument("--naive-max", type=int, default=NAIVE_MAX_FULL)
+    parser.add_argument(
+        "--max", action="append", default=[], metavar="PEER=N", help="largest N for a peer"
+    )
+    parser.add_argument(
+        "--gc-threshold",
+        default=TUNED_GC,
+        help="gc.set_threshold() for every server and the load generator ('' for the defaults)",
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every timeout")
     parser.add_argument("--name", default="fanout", help="result file name")
     args = parser.parse_args(argv)
     sizes = args.n or list(FULL_SIZES)
+    os.environ[GC_ENV] = args.gc_threshold  # inherited by every server the run starts
+    thresholds = apply_gc_threshold(args.gc_threshold)
     prepare_database()
     results = asyncio.run(
         run(
             sizes,
             args.peers.split(","),
             burst=args.burst,
-            channels_max=args.channels_max,
-            naive_max=args.naive_max,
+            caps=parse_caps(args.max),
             scale=args.scale,
         )
     )
@@ -305,7 +326,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "Latency is measured from the moment the command's POST is sent until the patch is parsed on each stream, by one client process (asyncio + aiohttp) on the same 2-CPU machine as the server: the client competes for CPU, so large-N numbers include client time.",
         "Streams are read uncompressed (Accept-Encoding: identity) so every peer sends the same bytes; see bytes.md for compression.",
         "PG conns: peak connections to the bench database during the run (sampled every 0.25 s); 'listener' is realtime's one LISTEN connection; the rest are render/request threads (CONN_MAX_AGE=0).",
-        "The naive variant keeps the shared listener (one per process): only the shared render is switched off. One LISTEN connection per subscriber was not built (it needs a hook in realtime/, and PostgreSQL's max_connections would cap it at ~100 streams anyway).",
+        f"Garbage collector: every server and the load generator run with gc thresholds {thresholds} (Python's default is (700, 10, 10)), except realtime-default-gc; the load generator also freezes its heap (gc.freeze) once its streams are open, so its own collections do not count as server latency. Why: docs/deploying.md.",
         *ratios(results),
     ]
     write_results(

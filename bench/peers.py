@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import BENCH_DB, CHANNELS_VENV, ROOT, Server, base_db_settings, serve, server_env
+from bench.serve import GC_ENV
 
 COMMON_PACKAGES = ("uvicorn[standard]", "psycopg[binary]", "Django>=5.2,<7")
 
@@ -155,6 +156,26 @@ PEERS = {
         "this project with render key None: one render per subscriber (listener still shared)",
         realtime_server,
         "/bench/naive/",
+        "/test/groups/add/",
+        "/bench/reset/",
+        "/bench/stats/",
+    ),
+    "naive-listen": Peer(
+        "naive-listen",
+        "the naive design without this project's relay: one LISTEN connection and one render per "
+        "subscriber per notification (bench/views.py NaiveListenStream)",
+        realtime_server,
+        "/bench/naive-listen/",
+        "/test/groups/add/",
+        "/bench/reset/",
+        "/bench/stats/",
+    ),
+    "realtime-default-gc": Peer(
+        "realtime-default-gc",
+        "this project with Python's default garbage-collector thresholds (every other server, and "
+        "the load generator, run with the tuned ones: see docs/deploying.md)",
+        lambda: realtime_server({GC_ENV: ""}),
+        "/test/groups/stream/",
         "/test/groups/add/",
         "/bench/reset/",
         "/bench/stats/",

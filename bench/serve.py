@@ -7,7 +7,23 @@
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import resource
+
+#: Garbage-collector thresholds for every server the bench starts (and for the load generator),
+#: as ``gc.set_threshold`` arguments, e.g. ``"50000,20"``; empty for Python's defaults. See
+#: docs/deploying.md ("Ten thousand streams in one process") for why.
+GC_ENV = "BENCH_GC_THRESHOLD"
+TUNED_GC = "50000,20"
+
+
+def apply_gc_threshold(value: str | None = None) -> tuple[int, ...]:
+    """Apply ``value`` (default: ``$BENCH_GC_THRESHOLD``) to this process; return the thresholds."""
+    value = os.environ.get(GC_ENV, "") if value is None else value
+    if value.strip():
+        gc.set_threshold(*(int(part) for part in value.split(",")))
+    return gc.get_threshold()
 
 
 def raise_nofile() -> int:
@@ -24,6 +40,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     raise_nofile()
+    apply_gc_threshold()
     import uvicorn
 
     uvicorn.run(

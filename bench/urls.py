@@ -9,6 +9,7 @@ urlpatterns = [
     path("bench/stats/", views.stats),
     path("bench/reset/", views.reset),
     path("bench/naive/", views.NaiveGroupsStream.as_view()),
+    path("bench/naive-listen/", views.NaiveListenStream.as_view()),
     path("bench/fat/", views.FatGroupsStream.as_view()),
     *test_urlpatterns,
 ]

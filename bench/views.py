@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 import psutil
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from psycopg import AsyncConnection, sql
 
+from realtime.conf import get_config
+from realtime.metrics import counters
 from realtime.metrics import stats as realtime_stats
+from realtime.relay.postgres import listener_conninfo
+from realtime.rendering import run_sync
 from tests.project.views import GroupsStream
 
 
@@ -42,6 +47,30 @@ class NaiveGroupsStream(GroupsStream):
 
     def get_render_key(self) -> Hashable | None:
         return None
+
+
+class NaiveListenStream(GroupsStream):
+    """The naive design, without this project's relay: each stream opens its own connection,
+    LISTENs, and renders for itself on every notification (no sharing, no coalescing)."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> StreamingHttpResponse:  # type: ignore[override]
+        return StreamingHttpResponse(
+            self._naive_events(),
+            content_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "Content-Encoding": "identity"},
+        )
+
+    async def _naive_events(self) -> AsyncIterator[bytes]:
+        conninfo = {**listener_conninfo("default"), "application_name": "naive-listener"}
+        async with await AsyncConnection.connect(autocommit=True, **conninfo) as conn:
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(get_config().CHANNEL)))
+            yield await self._render_alone()
+            async for _ in conn.notifies():
+                yield await self._render_alone()
+
+    async def _render_alone(self) -> bytes:
+        counters.renders += 1  # counted like realtime's renders, for the table
+        return await run_sync(self.render_stream)
 
 
 class FatGroupsStream(GroupsStream):

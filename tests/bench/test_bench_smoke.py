@@ -43,7 +43,7 @@ def _environ() -> dict[str, str]:
 
 
 def test_fanout(tmp_path: Path) -> None:
-    peers = "realtime,naive,floor"
+    peers = "realtime,realtime-default-gc,naive,naive-listen,floor"
     if os.environ.get("BENCH_SMOKE_CHANNELS") == "1":
         # Opt-in: needs bench/.venv-channels, and its per-consumer database connections can hit
         # max_connections on a PostgreSQL shared with other test runs.
@@ -62,6 +62,10 @@ def test_fanout(tmp_path: Path) -> None:
     # The counters move: one shared render per wake, fewer renders than notifications.
     assert 0 < ours["burst_renders"] <= ours["burst_notifications"] == 10
     assert ours["pg_peak"].get("realtime-listener") == 1
+    # The naive design: a LISTEN connection and a render per stream and notification.
+    naive = next(r for r in results if r["peer"] == "naive-listen")
+    assert naive["pg_peak"].get("naive-listener") == 20
+    assert naive["burst_renders"] == 20 * 10  # 20 streams, 10 commands
     if "eventstream" in peers:
         # django-eventstream: one render and one send_event per command.
         theirs = next(r for r in results if r["peer"] == "eventstream")
