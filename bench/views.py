@@ -35,6 +35,11 @@ def stats(request: HttpRequest) -> JsonResponse:
     return JsonResponse(data)
 
 
+def noop(request: HttpRequest) -> HttpResponse:
+    """The commands bench's ceiling: a POST through the full middleware stack, nothing else."""
+    return HttpResponse(status=204)
+
+
 @csrf_exempt
 def reset(request: HttpRequest) -> HttpResponse:
     """Delete every group (the workload's rows), so each run starts from the same state."""

@@ -179,6 +179,12 @@ class SharedRenders:
         for subscription in entry.waiters:
             subscription.mark_changed(entry.version)
         entry.waiters.clear()
+        if key in self.pending:
+            # After the streams just woken have sent their bytes: changes that arrive meanwhile
+            # join the follow-up render instead of causing another.
+            asyncio.get_running_loop().call_soon(self._follow_up, key, entry)
+
+    def _follow_up(self, key: Hashable, entry: _Entry) -> None:
         pending = self.pending.get(key)
         if pending is None or self.entries.get(key) is not entry:
             return  # a newer render of the key is running: its end handles what is pending
