@@ -51,7 +51,9 @@ def test_fanout(tmp_path: Path) -> None:
     if os.environ.get("BENCH_SMOKE_EVENTSTREAM") == "1":
         # Opt-in: needs bench/.venv-eventstream (created on first use).
         peers += ",eventstream"
-    run_bench(tmp_path, "bench.fanout", "--n", "20", "--burst", "10", "--peers", peers)
+    run_bench(
+        tmp_path, "bench.fanout", "--n", "20", "--burst", "10", "--singles", "2", "--peers", peers
+    )
     results = json.loads((tmp_path / "fanout.json").read_text())["raw"]
     assert {r["peer"] for r in results} == set(peers.split(","))
     for r in results:
