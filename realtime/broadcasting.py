@@ -19,6 +19,15 @@ from realtime.relay.topics import validate_topic
 Topics = Iterable[str] | Callable[[Any], Iterable[str]]
 
 
+def _reverse_side(through: Any, instance: models.Model) -> list[Any]:
+    """What ``instance`` (the reverse side) is linked to through the m2m table ``through``."""
+    for relation in instance._meta.related_objects:
+        if relation.many_to_many and getattr(relation, "through", None) is through:
+            accessor = relation.get_accessor_name()
+            return list(getattr(instance, accessor).all()) if accessor else []
+    return []
+
+
 def broadcast(model: type[models.Model], topics: Topics, *, using: str | None = None) -> None:
     """Publish ``topics`` after every save or delete of ``model`` (and changes of its m2m fields).
 
@@ -40,10 +49,29 @@ def broadcast(model: type[models.Model], topics: Topics, *, using: str | None = 
             publish(topic, using=database)
 
     def m2m_receiver(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
-        if action in ("post_add", "post_remove", "post_clear") and isinstance(instance, model):
-            receiver(sender, instance, using=kwargs.get("using"))
+        if isinstance(instance, model):  # the forward side: group.permissions.add(...)
+            if action in ("post_add", "post_remove", "post_clear"):
+                receiver(sender, instance, using=kwargs.get("using"))
+            return
+        # The reverse side (permission.group_set.add(group)): ``pk_set`` names the instances of
+        # ``model`` that changed, except on clear, where they are read before they are unlinked.
+        database = kwargs.get("using")
+        changed: Iterable[Any]
+        if action in ("post_add", "post_remove") and kwargs.get("pk_set"):
+            changed = model._default_manager.using(database).filter(pk__in=kwargs["pk_set"])
+        elif action == "pre_clear":
+            # Kept on the instance (not in this module) until its post_clear: nothing outlives it.
+            setattr(instance, clearing, _reverse_side(sender, instance))
+            return
+        elif action == "post_clear":
+            changed = instance.__dict__.pop(clearing, [])
+        else:
+            return
+        for each in changed:
+            receiver(sender, each, using=database)
 
     uid = f"realtime.broadcast.{model._meta.label}"
+    clearing = f"_{uid.replace('.', '_')}_clearing"
     post_save.connect(receiver, sender=model, weak=False, dispatch_uid=f"{uid}.save")
     post_delete.connect(receiver, sender=model, weak=False, dispatch_uid=f"{uid}.delete")
     for field in model._meta.many_to_many:

@@ -72,16 +72,33 @@ class TestWhatPublishes:
         # add, remove, set (= add here), clear: one publish each, none for pre_* actions.
         assert captured == [("groups", None)] * 4
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="broadcast ignores m2m changes made from the reverse side of the relation "
-        "(permission.group_set.add(group)): m2m_receiver requires the instance to be the model",
-    )
     def test_m2m_from_the_reverse_side(self, permission: Permission) -> None:
         group = Group.objects.create(name="a")
+        other = Group.objects.create(name="b")
         with capture_publishes() as captured:
             permission.group_set.add(group)
         assert captured == [("groups", None)]
+        with capture_publishes() as captured:
+            permission.group_set.add(other)
+            permission.group_set.remove(group)
+        assert captured == [("groups", None)] * 2
+        with capture_publishes() as captured:
+            permission.group_set.clear()  # unlinks `other`, read before the clear
+        assert captured == [("groups", None)]
+        with capture_publishes() as captured:
+            permission.group_set.clear()  # nothing left to unlink
+        assert captured == []
+
+    def test_m2m_reverse_side_publishes_each_changed_instance(self, permission: Permission) -> None:
+        disconnect_group_broadcast()  # the fixture's static topics, replaced by computed ones
+        broadcast(Group, topics=lambda g: [f"group.{g.pk}"])
+        a, b = Group.objects.create(name="a"), Group.objects.create(name="b")
+        with capture_publishes() as captured:
+            permission.group_set.add(a, b)
+        assert sorted(captured) == sorted([(f"group.{a.pk}", None), (f"group.{b.pk}", None)])
+        with capture_publishes() as captured:
+            permission.group_set.clear()
+        assert sorted(captured) == sorted([(f"group.{a.pk}", None), (f"group.{b.pk}", None)])
 
     def test_other_models_do_not_publish(self) -> None:
         with capture_publishes() as captured:
