@@ -29,7 +29,7 @@ async def test_expires_after_its_deadline_never_before() -> None:
     for n, waiter in enumerate(waiters):
         assert waiter.expired_at is not None
         late = waiter.expired_at - (start + 0.03 * (n + 1))
-        assert 0 <= late < RESOLUTION + 0.05, late
+        assert 0 <= late < RESOLUTION + 0.2, late  # never early; late only by a busy machine
         assert waiter.deadline_tick is None
     assert len(deadlines) == 0
 
