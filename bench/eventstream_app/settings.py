@@ -8,31 +8,11 @@ each request runs its synchronous part on a thread of its own, so without a pool
 would open a connection of its own.
 """
 
-import json
-import os
-from pathlib import Path
-
+from bench.peer_settings import *  # noqa: F403
+from bench.peer_settings import BASE_APPS, BENCH_DB
 from config.database import with_pool
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-
-SECRET_KEY = "bench-only"
-DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-INSTALLED_APPS = [
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django_eventstream",
-]
-MIDDLEWARE: list[str] = []
+INSTALLED_APPS = [*BASE_APPS, "django_eventstream"]
 ROOT_URLCONF = "bench.eventstream_app.urls"
 ASGI_APPLICATION = "bench.eventstream_app.asgi.application"
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [ROOT / "tests" / "project" / "templates"],
-    }
-]
-DATABASES = {"default": with_pool(json.loads(os.environ["BENCH_DB_JSON"]))}
-USE_TZ = True
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+DATABASES = {"default": with_pool(BENCH_DB)}
