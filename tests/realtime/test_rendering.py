@@ -43,6 +43,12 @@ def woken(subscription: Subscription) -> bool:
     return subscription._event.is_set()
 
 
+def render_ahead(shared: SharedRenders, subscription: Subscription, render: Renderer) -> None:
+    """Wire a subscription to shared renders of KEY, as StreamView does for a stream."""
+    shared.hold(KEY)
+    subscription.on_change = partial(shared.render_ahead, KEY, render)
+
+
 async def until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(5):
         while not condition():  # noqa: ASYNC110 - set by render threads and loop callbacks
@@ -53,9 +59,8 @@ async def test_one_render_wakes_every_subscriber_with_the_bytes_ready(hub: Hub) 
     shared, render = SharedRenders(), Renderer()
     render.gate.clear()
     async with hub.subscribe(["t"]) as a, hub.subscribe(["t"]) as b:
-        for subscription in (a, b):
-            shared.hold(KEY)
-            subscription.on_change = partial(shared.render_ahead, KEY, render)
+        render_ahead(shared, a, render)
+        render_ahead(shared, b, render)
         before = counters.renders, counters.renders_shared
         hub.dispatch("t")
         await asyncio.sleep(0.05)
@@ -79,8 +84,7 @@ async def test_one_render_wakes_every_subscriber_with_the_bytes_ready(hub: Hub) 
 async def test_changes_during_a_render_share_one_follow_up_render(hub: Hub) -> None:
     shared, render = SharedRenders(), Renderer()
     async with hub.subscribe(["t"]) as subscription:
-        shared.hold(KEY)
-        subscription.on_change = partial(shared.render_ahead, KEY, render)
+        render_ahead(shared, subscription, render)
         render.gate.clear()
         hub.dispatch("t")
         await until(lambda: render.calls == 1)
@@ -102,8 +106,7 @@ async def test_changes_during_a_render_share_one_follow_up_render(hub: Hub) -> N
 async def test_a_failed_render_wakes_its_streams_to_render_themselves(hub: Hub) -> None:
     shared, render = SharedRenders(), Renderer()
     async with hub.subscribe(["t"]) as subscription:
-        shared.hold(KEY)
-        subscription.on_change = partial(shared.render_ahead, KEY, render)
+        render_ahead(shared, subscription, render)
         render.fail = True
         errors = counters.render_errors
         hub.dispatch("t")
@@ -117,8 +120,7 @@ async def test_a_failed_render_wakes_its_streams_to_render_themselves(hub: Hub) 
 async def test_releasing_the_last_holder_forgets_the_key(hub: Hub) -> None:
     shared, render = SharedRenders(), Renderer()
     async with hub.subscribe(["t"]) as subscription:
-        shared.hold(KEY)
-        subscription.on_change = partial(shared.render_ahead, KEY, render)
+        render_ahead(shared, subscription, render)
         render.gate.clear()
         hub.dispatch("t")
         await until(lambda: render.calls == 1)
