@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from psycopg import AsyncConnection, sql
 
 from realtime.conf import get_config
-from realtime.metrics import counters
+from realtime.counters import counters
 from realtime.metrics import stats as realtime_stats
 from realtime.relay.postgres import listener_conninfo
 from realtime.rendering import run_sync

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections, transaction
@@ -35,8 +36,10 @@ from django.http.response import HttpResponseBase
 from django.views import View
 
 from realtime.conf import get_config
+from realtime.notices import CommandNotice
 from realtime.relay.publish import publish
-from realtime.signals import pop_tab, tab_topic
+from realtime.request_data import BadSignals, parse_signals
+from realtime.tabs import pop_tab, tab_topic
 
 logger = logging.getLogger("realtime")
 
@@ -101,8 +104,7 @@ class CommandView(View):
         form: forms.Form | None = None
         try:
             data = self._read_input(request)
-            # A QueryDict is a dict too, whose pop() gives a list: test it first.
-            self.tab = _pop_form_tab(data) if isinstance(data, QueryDict) else pop_tab(data)
+            self.tab = pop_tab(data)
             form = self.form_class(data=data, **self.get_form_kwargs())
             self._check_shapes(form, data)
             if not form.is_valid():
@@ -145,16 +147,14 @@ class CommandView(View):
         content_type = request.content_type or ""
         if content_type == "application/json" or (not content_type and request.body):
             try:
-                data = json.loads(request.body or b"{}")
-                # Lone surrogates ("\ud800") parse, but no database or template can store them.
-                json.dumps(data, ensure_ascii=False).encode()
-            except RecursionError as exc:
-                raise _Rejected(400, "The request body is nested too deeply.") from exc
-            except (ValueError, UnicodeError) as exc:
-                raise _Rejected(400, f"The request body is not valid JSON: {exc}.") from exc
-            if not isinstance(data, dict):
-                raise _Rejected(400, "The request body must be a JSON object of signals.")
-            return data
+                return parse_signals(
+                    request.body,
+                    what="The request body",
+                    max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE or len(request.body),
+                    max_depth=get_config().MAX_SIGNALS_DEPTH,
+                )
+            except BadSignals as exc:
+                raise _Rejected(400, str(exc)) from exc
         if (
             content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
             or not content_type
@@ -189,16 +189,11 @@ class CommandView(View):
     def _notify_tab(self, rejection: _Rejected, form_fields: list[str]) -> None:
         if not self.tab:
             return
-        payload = {
-            "kind": "command-error",
-            "command": self.command_name,
-            "status": rejection.status,
-            "message": rejection.message[:500],
-            "errors": {f: [m[:300] for m in msgs][:5] for f, msgs in rejection.errors.items()},
-            "fields": form_fields,
-        }
+        notice = CommandNotice(
+            self.command_name, rejection.status, rejection.message, rejection.errors, form_fields
+        )
         try:
-            publish(tab_topic(self.tab), payload, using=self.using)
+            publish(tab_topic(self.tab), notice.bounded().to_payload(), using=self.using)
         except ValueError:
             logger.warning(
                 "realtime: could not notify tab of %s's error", self.command_name, exc_info=True
@@ -211,12 +206,6 @@ def _errors(form: forms.Form) -> dict[str, list[str]]:
 
 def _fields_of(form: forms.Form | None) -> list[str]:
     return list(form.fields) if form is not None else []
-
-
-def _pop_form_tab(data: QueryDict) -> str | None:
-    values = {get_config().TAB_SIGNAL: data.get(get_config().TAB_SIGNAL)}
-    data.pop(get_config().TAB_SIGNAL, None)
-    return pop_tab(values)
 
 
 _executor: ThreadPoolExecutor | None = None

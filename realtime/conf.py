@@ -7,13 +7,14 @@ Read through :func:`get_config`, cached, and cleared on Django's ``setting_chang
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from realtime.request_data import SIGNAL_NAME
 
 #: Datastar's browser runtime, pinned to a 1.0.x release.
 DEFAULT_DATASTAR_URL = (
@@ -51,10 +52,15 @@ class Config:
     #: realtime.encoding), "middleware" (leave it to a compression middleware: one compressor per
     #: stream, 200 KB-1 MB each) or "off".
     STREAM_COMPRESSION: str = "gzip"
+    #: Largest signals (JSON bytes) a stream accepts; they travel in its URL, and a stream holds
+    #: them (and renders by them) while it is open.
+    MAX_STREAM_SIGNALS_BYTES: int = 4096
+    #: Deepest nesting of objects and arrays accepted in signals, by streams and commands.
+    MAX_SIGNALS_DEPTH: int = 8
 
 
 _NUMBER_KEYS = {"HEARTBEAT", "STALL_TIMEOUT", "RECONNECT_DELAY", "RECONNECT_MAX_DELAY"}
-_SIGNAL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+_COUNT_KEYS = {"MAX_STREAM_SIGNALS_BYTES", "MAX_SIGNALS_DEPTH"}
 
 
 def _validate(values: dict[str, Any]) -> None:
@@ -64,10 +70,14 @@ def _validate(values: dict[str, Any]) -> None:
             raise ImproperlyConfigured(
                 f"REALTIME[{key!r}] must be a non-negative number of seconds."
             )
+    for key in _COUNT_KEYS:
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ImproperlyConfigured(f"REALTIME[{key!r}] must be a positive whole number.")
     for key in ("BACKEND", "DATABASE", "CHANNEL", "DATASTAR_URL", "TAB_SIGNAL"):
         if not isinstance(values[key], str) or not values[key]:
             raise ImproperlyConfigured(f"REALTIME[{key!r}] must be a non-empty string.")
-    if not _SIGNAL_NAME.fullmatch(values["TAB_SIGNAL"]):
+    if not SIGNAL_NAME.fullmatch(values["TAB_SIGNAL"]):
         raise ImproperlyConfigured(
             "REALTIME['TAB_SIGNAL'] must be letters and digits, not starting with '_'."
         )

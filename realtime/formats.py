@@ -58,6 +58,14 @@ from django.utils.html import format_html
 _LINES = re.compile(r"\r\n|\r|\n")
 
 
+def single_line(value: str, what: str) -> str:
+    """``value`` unchanged, if it holds no line break; a line break would end an SSE field early
+    and let the rest forge fields or events of its own, so it raises ``ValueError``."""
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"An SSE {what} must be a single line, got {value!r}.")
+    return value
+
+
 class StreamFormat(Protocol):
     """Turns rendered HTML, signals and error notices into SSE event text."""
 
@@ -96,7 +104,9 @@ class DatastarFormat:
     def patch(self, html: str, *, selector: str | None = None, mode: str | None = None) -> str:
         return str(
             SSE.patch_elements(
-                html, selector=selector, mode=ElementPatchMode(mode) if mode else None
+                html,
+                selector=single_line(selector, "selector") if selector else None,
+                mode=ElementPatchMode(mode) if mode else None,
             )
         )
 
@@ -153,7 +163,9 @@ class HtmxFormat:
     @staticmethod
     def event(name: str, data: str, *, retry: int | None = None) -> str:
         """One SSE event: ``event: name``, then each line of ``data`` as a ``data:`` line."""
-        head = f"event: {name}\n" + (f"retry: {retry}\n" if retry is not None else "")
+        head = f"event: {single_line(name, 'event type')}\n" + (
+            f"retry: {retry}\n" if retry is not None else ""
+        )
         return head + "".join(f"data: {line}\n" for line in _LINES.split(data)) + "\n"
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from django.db import close_old_connections, connections
 
-from realtime.metrics import counters
+from realtime.counters import counters
 
 if TYPE_CHECKING:
     from realtime.relay.hub import Hub, Subscription

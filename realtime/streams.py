@@ -19,12 +19,8 @@ Rendering runs on the render pool (:mod:`realtime.rendering`), shared among stre
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from collections.abc import AsyncIterator, Hashable, Sequence
-from contextlib import aclosing
-from functools import partial
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -38,21 +34,13 @@ from django.views import View
 from realtime.conf import get_config
 from realtime.encoding import GzipStream, accepts_gzip, shared_blocks
 from realtime.formats import StreamFormat, choose_format
-from realtime.metrics import counters
-from realtime.relay.hub import Hub, Subscription, get_hub
+from realtime.notices import CommandNotice
+from realtime.relay.registry import get_hub
 from realtime.relay.topics import validate_topic
-from realtime.rendering import (
-    SharedRenders,
-    release_request_thread,
-    run_sync,
-    shared_renders,
-)
-from realtime.signals import BadSignals, pop_tab, read_signals, tab_topic
-
-logger = logging.getLogger("realtime")
-
-HEARTBEAT = b": keep-alive\n\n"
-_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
+from realtime.request_data import BadSignals, parse_signals
+from realtime.sending import send_pieces
+from realtime.stream_loop import StreamLoop, StreamSpec
+from realtime.tabs import pop_tab, tab_topic
 
 
 class StreamView(View):
@@ -96,9 +84,7 @@ class StreamView(View):
                 "not WSGI."
             )
         try:
-            self.signals = (
-                read_signals(request) if self.format.reads_signals else dict(request.GET.items())
-            )
+            self.signals = self.read_signals()
         except BadSignals as exc:
             return HttpResponseBadRequest(str(exc), content_type="text/plain")
         self.tab = pop_tab(self.signals)
@@ -114,10 +100,20 @@ class StreamView(View):
         key = self.get_render_key()
         if key is not None:
             key = (self.format.name, key)  # the shared bytes are in this stream's wire format
-        compression = get_config().STREAM_COMPRESSION
+        config = get_config()
+        spec = StreamSpec(
+            name=type(self).__name__,
+            topics=topics,
+            notice_topics=notice_topics,
+            key=key,
+            render=self.render_stream,
+            render_notice=self.render_notice,
+            refresh_interval=self.refresh_interval,
+        )
+        compression = config.STREAM_COMPRESSION
         gzip = compression == "gzip" and accepts_gzip(request)
         response = StreamingHttpResponse(
-            self._guarded(self._events(topics, notice_topics, key), gzip=gzip),
+            self._body(spec, gzip=gzip),
             content_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -128,6 +124,34 @@ class StreamView(View):
             # Tells compression middleware to leave the stream alone (see realtime.encoding).
             response.headers["Content-Encoding"] = "identity"
         return response
+
+    async def _body(self, spec: StreamSpec, *, gzip: bool) -> AsyncIterator[bytes]:
+        hub = get_hub()
+        pieces = StreamLoop(hub, spec, heartbeat=get_config().HEARTBEAT).pieces()
+        encoder = GzipStream(shared_blocks(hub)) if gzip else None
+        async for chunk in send_pieces(
+            pieces, encoder=encoder, stall_timeout=get_config().STALL_TIMEOUT
+        ):
+            yield chunk
+
+    def read_signals(self) -> dict[str, Any]:
+        """The request's signals: Datastar's ``datastar`` query parameter (bounded, see
+        :func:`realtime.request_data.parse_signals`), or the plain query string's parameters
+        for an htmx ``EventSource``. Raises :class:`~realtime.request_data.BadSignals` (400)."""
+        config = get_config()
+        if not self.format.reads_signals:
+            raw = self.request.META.get("QUERY_STRING", "")
+            if len(raw.encode()) > config.MAX_STREAM_SIGNALS_BYTES:
+                raise BadSignals(
+                    f"The stream's query string is longer than {config.MAX_STREAM_SIGNALS_BYTES} bytes."
+                )
+            return dict(self.request.GET.items())
+        return parse_signals(
+            self.request.GET.get("datastar", ""),
+            what="The stream's signals",
+            max_bytes=config.MAX_STREAM_SIGNALS_BYTES,
+            max_depth=config.MAX_SIGNALS_DEPTH,
+        )
 
     # Hooks ---------------------------------------------------------------------------------
 
@@ -186,165 +210,14 @@ class StreamView(View):
         return "".join(events).encode()
 
     def render_notice(self, payload: Any) -> bytes:
-        """Events for a private notice sent to this tab (by default, a command's errors)."""
-        if not isinstance(payload, dict):
+        """Events for a private notice sent to this tab: by default, a
+        :class:`~realtime.notices.CommandNotice` (a command's errors) as field errors and a
+        toast; other payloads send nothing. Runs on a worker thread."""
+        notice = CommandNotice.from_payload(payload)
+        if notice is None:
             return b""
-        events: list[str] = []
-        fields = payload.get("fields")
-        errors = payload.get("errors") or {}
-        if isinstance(fields, list) and isinstance(errors, dict):
-            messages = {str(f): " ".join(map(str, errors.get(f, []))) for f in fields}
-            events.append(self.format.field_errors(messages))
-        message = payload.get("message")
-        if payload.get("status") == 422 and isinstance(errors, dict):
-            # Field errors show beside their fields; the form's own errors need the toast.
-            message = " ".join(map(str, errors.get("__all__", [])))
-        if message:
-            context = {"message": message, "level": "error"}
+        events = [self.format.field_errors(notice.field_messages())] if notice.fields else []
+        if notice.toast:
+            context = {"message": notice.toast, "level": "error"}
             events.append(self.format.toast(render_to_string(self.format.toast_template, context)))
         return "".join(events).encode()
-
-    # The stream ------------------------------------------------------------------------------
-
-    async def _events(
-        self, topics: list[str], notice_topics: list[str], key: Hashable | None
-    ) -> AsyncIterator[tuple[bytes, bool]]:
-        """The stream's pieces, each with whether it is a shared render (see :mod:`encoding`)."""
-        hub = get_hub()
-        shared = shared_renders(hub)
-        config = get_config()
-        loop = asyncio.get_running_loop()
-        if key is not None:
-            shared.hold(key)
-        counters.open_streams += 1
-        try:
-            async with hub.subscribe(topics, notice_topics) as subscription:
-                if subscription.closed:
-                    return
-                release_request_thread()
-                if key is not None:
-                    subscription.on_change = partial(shared.render_ahead, key, self.render_stream)
-                body = await self._render(hub, shared, key, hub.version, subscription)
-                if body is None:
-                    return
-                yield body, True
-                heartbeat_at = loop.time() + (config.HEARTBEAT or float("inf"))
-                refresh_at = loop.time() + (self.refresh_interval or float("inf"))
-                while True:
-                    timeout = max(0.0, min(heartbeat_at, refresh_at) - loop.time())
-                    woke = await subscription.wait(None if timeout == float("inf") else timeout)
-                    if subscription.closed:
-                        return
-                    chunks: list[tuple[bytes, bool]] = []
-                    if woke:
-                        changed, version, notices = subscription.consume()
-                        for _topic, payload in notices:
-                            notice = await run_sync(partial(self.render_notice, payload))
-                            chunks.append((notice, False))
-                        if changed:
-                            rendered = await self._render(hub, shared, key, version, subscription)
-                            if rendered is None:
-                                return
-                            # Notifications that left this view's bytes as they were send nothing.
-                            if rendered != body:
-                                body = rendered
-                                chunks.append((body, True))
-                    elif loop.time() >= refresh_at:
-                        # Time, not data, changed: a shared render of this version would be the
-                        # same bytes again, so this one is rendered afresh (key None).
-                        rendered = await self._render(hub, shared, None, hub.version, subscription)
-                        if rendered is None:
-                            return
-                        body = rendered
-                        chunks.append((body, True))
-                    else:
-                        counters.heartbeats_sent += 1
-                        chunks.append((HEARTBEAT, True))
-                    now = loop.time()
-                    if self.refresh_interval and now >= refresh_at:
-                        refresh_at = now + self.refresh_interval
-                    if chunks:
-                        heartbeat_at = now + (config.HEARTBEAT or float("inf"))
-                    for chunk in chunks:
-                        yield chunk
-        finally:
-            counters.open_streams -= 1
-            if key is not None:
-                shared.release(key)
-
-    async def _render(
-        self,
-        hub: Hub,
-        shared: SharedRenders,
-        key: Hashable | None,
-        version: int,
-        subscription: Subscription,
-    ) -> bytes | None:
-        """Render (or share a render), retrying while the database is unreachable.
-
-        Returns ``None`` when the stream should end (the subscription closed while retrying).
-        """
-        attempt = 0
-        while True:
-            try:
-                return await shared.render(key, version, hub.version, self.render_stream)
-            except Exception:
-                delay = _RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)]
-                logger.warning(
-                    "realtime: %s failed to render; retrying in %ss",
-                    type(self).__name__,
-                    delay,
-                    exc_info=True,
-                )
-                attempt += 1
-                # Not subscription.wait(): a pending change would end it at once, every time,
-                # turning the backoff into a busy loop while the database is down.
-                await asyncio.sleep(delay)
-                if subscription.closed:
-                    return None
-
-    async def _guarded(
-        self, pieces: AsyncIterator[tuple[bytes, bool]], *, gzip: bool
-    ) -> AsyncIterator[bytes]:
-        """Encode, count what is sent, and close the stream when the client stops reading.
-
-        The stream is suspended at ``yield`` until the server has handed the previous chunk to the
-        socket; a timer armed there cancels the response task if that takes ``STALL_TIMEOUT``.
-        """
-        stall = get_config().STALL_TIMEOUT
-        encoder = GzipStream(shared_blocks(get_hub())) if gzip else None
-        task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        async with aclosing(pieces):  # type: ignore[type-var]
-            async for piece, shared in pieces:
-                chunk = encoder.encode(piece, shared=shared) if encoder else piece
-                counters.events_sent += 1
-                counters.bytes_sent += len(chunk)
-                timer = (
-                    loop.call_later(stall, _disconnect_stalled, task, pieces)
-                    if stall and task
-                    else None
-                )
-                try:
-                    yield chunk
-                finally:
-                    if timer is not None:
-                        timer.cancel()
-        if encoder is not None:
-            yield encoder.finish()
-
-
-_closing: set[asyncio.Task[Any]] = set()
-
-
-def _disconnect_stalled(task: asyncio.Task[Any], pieces: AsyncIterator[Any]) -> None:
-    counters.stalled_disconnects += 1
-    logger.warning("realtime: closing a stream whose client stopped reading")
-    # End the stream itself now (its finally removes the subscription): cancelling the response
-    # task alone leaves the suspended generators to the garbage collector, which may be late.
-    aclose = getattr(pieces, "aclose", None)
-    if aclose is not None:
-        closing = task.get_loop().create_task(aclose())
-        _closing.add(closing)
-        closing.add_done_callback(_closing.discard)
-    task.cancel("realtime: the client stopped reading the stream")

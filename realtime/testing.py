@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from realtime.typing import ASGIApp
+from realtime.asgi_types import ASGIApp
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         from django.conf import settings
 
-        from realtime.relay.hub import all_hubs
+        from realtime.relay.registry import all_hubs
 
         # End this server's streams only: other live servers of the process keep theirs.
         loop = self._loop

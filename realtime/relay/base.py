@@ -2,21 +2,28 @@
 
 A backend has two halves. :meth:`Backend.publish` runs in the writer's thread, on Django's
 database connection, inside the writer's transaction. :meth:`Backend.start` runs on a hub's event
-loop and feeds every message of the project's channel to ``hub.dispatch_message`` until
+loop and feeds every message of the project's channel to ``hub.dispatch_message`` (and calls ``hub.resync`` after a gap) until
 :meth:`Backend.stop`. One backend instance serves one hub (one event loop).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from django.utils.module_loading import import_string
 
 from realtime.conf import get_config
 
-if TYPE_CHECKING:
-    from realtime.relay.hub import Hub
+
+class Receiver(Protocol):
+    """What a backend feeds (a :class:`~realtime.relay.hub.Hub`): raw messages, and resyncs."""
+
+    def dispatch_message(self, message: str) -> None:
+        """Handle one message of the project's channel."""
+
+    def resync(self) -> None:
+        """Messages may have been lost (the listener reconnected): re-render everything."""
 
 
 class Backend(ABC):
@@ -28,7 +35,7 @@ class Backend(ABC):
         """Send ``message`` on the project's channel, as part of ``using``'s current transaction."""
 
     @abstractmethod
-    async def start(self, hub: Hub) -> None:
+    async def start(self, hub: Receiver) -> None:
         """Begin delivering messages to ``hub``; return once listening (first attempt made)."""
 
     @abstractmethod

@@ -3,7 +3,9 @@
 Contract:
 
 - One :class:`Hub` per event loop (in a server process: one), created on first use by
-  :func:`get_hub`. It knows nothing of PostgreSQL or HTTP: a backend feeds it messages.
+  :func:`realtime.relay.registry.get_hub`. It knows nothing of PostgreSQL or HTTP: a backend
+  feeds it messages. It imports no other part of the app but its leaves (topics, deadlines,
+  counters): the registry, the backends and the streams import it, never the other way round.
 - A :class:`Subscription` is *changed* or not: however many notifications arrive while its stream
   is busy, the stream sees one change and renders once more (latest state wins). State is bounded:
   a flag, a version number and at most ``MAX_NOTICES`` private notices (oldest dropped first).
@@ -21,18 +23,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
-from realtime.metrics import counters
+from realtime.counters import counters
 from realtime.relay.deadlines import Deadlines
 from realtime.relay.topics import decode, validate_topic
-
-if TYPE_CHECKING:
-    from realtime.relay.base import Backend
 
 logger = logging.getLogger("realtime")
 
@@ -40,6 +38,14 @@ T = TypeVar("T")
 
 #: Private notices kept per subscription while its stream is busy; older ones are dropped.
 MAX_NOTICES = 16
+
+
+class Listener(Protocol):
+    """What the hub needs of a relay backend (see :class:`realtime.relay.base.Backend`)."""
+
+    async def start(self, hub: Hub) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Subscription:
@@ -130,7 +136,7 @@ class Subscription:
 class Hub:
     """Routes messages to subscriptions by exact topic or ``prefix.*`` pattern."""
 
-    def __init__(self, backend: Backend, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, backend: Listener, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.backend = backend
         self.loop = loop
         self.version = 0
@@ -257,33 +263,3 @@ class Hub:
         """Close every subscription and stop the backend's listener."""
         self.close()
         await self.backend.stop()
-
-
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
-
-
-def get_hub() -> Hub:
-    """The hub of the running event loop, created (with the configured backend) on first use."""
-    from realtime.relay.base import load_backend
-
-    loop = asyncio.get_running_loop()
-    hub = _hubs.get(loop)
-    if hub is None:
-        hub = _hubs[loop] = Hub(load_backend(), loop)
-        from realtime.lifecycle import install_shutdown_hook
-
-        install_shutdown_hook(loop)
-    return hub
-
-
-def all_hubs() -> list[Hub]:
-    """Every live hub of this process (one per event loop that has streamed)."""
-    return list(_hubs.values())
-
-
-def subscriptions_by_topic() -> dict[str, int]:
-    """How many subscriptions watch each topic, over every hub of the process."""
-    total: Counter[str] = Counter()
-    for hub in all_hubs():
-        total.update(hub.topic_counts())
-    return dict(total)

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from realtime.relay.base import Backend
-
-if TYPE_CHECKING:
-    from realtime.relay.hub import Hub
+from realtime.relay.base import Backend, Receiver
 
 
 class MemoryBackend(Backend):
     """Relay within one process."""
 
-    _hubs: dict[Hub, asyncio.AbstractEventLoop] = {}
+    _hubs: dict[Receiver, asyncio.AbstractEventLoop] = {}
 
     @classmethod
     def publish(cls, message: str, *, using: str) -> None:
@@ -34,7 +30,7 @@ class MemoryBackend(Backend):
             if not loop.is_closed():
                 loop.call_soon_threadsafe(hub.dispatch_message, message)
 
-    async def start(self, hub: Hub) -> None:
+    async def start(self, hub: Receiver) -> None:
         self._hub = hub
         type(self)._hubs[hub] = asyncio.get_running_loop()
 

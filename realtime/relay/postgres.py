@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from django.db import connections
 from psycopg import sql
 
 from realtime.conf import get_config
-from realtime.metrics import counters
-from realtime.relay.base import Backend
-
-if TYPE_CHECKING:
-    from realtime.relay.hub import Hub
+from realtime.counters import counters
+from realtime.relay.base import Backend, Receiver
 
 logger = logging.getLogger("realtime")
 
@@ -66,7 +63,7 @@ class PostgresBackend(Backend):
         with connections[using].cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, %s)", [get_config().CHANNEL, message])
 
-    async def start(self, hub: Hub) -> None:
+    async def start(self, hub: Receiver) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(hub), name="realtime-listener")
         await self._first_attempt.wait()
@@ -77,7 +74,7 @@ class PostgresBackend(Backend):
             task.cancel()
             await asyncio.wait([task])
 
-    async def _run(self, hub: Hub) -> None:
+    async def _run(self, hub: Receiver) -> None:
         delay = self.delay
         connected_before = False
         while True:
@@ -110,7 +107,7 @@ class PostgresBackend(Backend):
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_delay)
 
-    async def _listen(self, conn: psycopg.AsyncConnection[Any], hub: Hub) -> None:
+    async def _listen(self, conn: psycopg.AsyncConnection[Any], hub: Receiver) -> None:
         while True:
             async for notify in conn.notifies(timeout=self.heartbeat):
                 hub.dispatch_message(notify.payload)

@@ -8,7 +8,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from realtime.conf import get_config
-from realtime.metrics import counters
+from realtime.counters import counters
 from realtime.relay.base import backend_class
 from realtime.relay.topics import encode
 

@@ -36,8 +36,6 @@ Example::
 from __future__ import annotations
 
 import json
-import re
-import secrets
 from urllib.parse import urlencode
 
 from django import template
@@ -47,6 +45,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from realtime.conf import get_config
+from realtime.request_data import SIGNAL_NAME
+from realtime.tabs import new_tab_id
 
 register = template.Library()
 
@@ -64,9 +64,6 @@ def datastar_script() -> SafeString:
     return format_html('<script type="module" src="{}"></script>', config.DATASTAR_URL)
 
 
-_SIGNAL = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-
-
 def _js(value: str) -> str:
     """A JavaScript string literal (single-quoted-safe JSON) for use inside an HTML attribute."""
     return json.dumps(value).replace("'", "\\u0027")
@@ -75,7 +72,7 @@ def _js(value: str) -> str:
 def _new_tab(context: Context) -> tuple[str, str]:
     """A fresh random id for the tab being rendered, and the request's CSRF token (or "")."""
     request = context.get("request")
-    return secrets.token_urlsafe(16), get_token(request) if request is not None else ""
+    return new_tab_id(), get_token(request) if request is not None else ""
 
 
 def _stream_get(stream_url: str, only: str) -> str:
@@ -87,7 +84,7 @@ def _stream_get(stream_url: str, only: str) -> str:
     options = "retry: 'always', retryMaxCount: 1000, openWhenHidden: true"
     names = [name.strip() for name in only.split(",") if name.strip()]
     if names:
-        if not all(_SIGNAL.fullmatch(name) for name in names):
+        if not all(SIGNAL_NAME.fullmatch(name) for name in names):
             raise template.TemplateSyntaxError(f"only= takes signal names, got {only!r}.")
         pattern = "|".join([get_config().TAB_SIGNAL, *names])
         options += f", filterSignals: {{include: /^({pattern})(\\.|$)/}}"

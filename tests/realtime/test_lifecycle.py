@@ -13,30 +13,27 @@ from typing import Any
 import pytest
 
 from realtime import lifecycle
-from realtime.relay import hub as hub_module
+from realtime.relay import registry
 from realtime.relay.hub import Hub
 from tests.realtime.test_hub import FakeBackend
 
 
 @pytest.fixture(autouse=True)
 def own_hubs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only this module's hubs exist while it runs (close_all_streams must not end live servers')."""
-    monkeypatch.setattr(hub_module, "_hubs", weakref.WeakKeyDictionary())
+    """Only this module's hubs exist while it runs (close_all_hubs must not end live servers')."""
+    monkeypatch.setattr(registry, "_hubs", weakref.WeakKeyDictionary())
 
 
 @pytest.fixture
 def handlers() -> Iterator[list[int]]:
-    """Restore SIGINT/SIGTERM handlers (and the hook's bookkeeping) after the test."""
+    """Restore SIGINT/SIGTERM handlers after the test."""
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    installed = set(lifecycle._installed)
     calls: list[int] = []
     try:
         yield calls
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
-        lifecycle._installed.clear()
-        lifecycle._installed.update(installed)
 
 
 def test_chains_in_front_of_python_handlers(handlers: list[int]) -> None:
@@ -48,9 +45,9 @@ def test_chains_in_front_of_python_handlers(handlers: list[int]) -> None:
     loop = asyncio.new_event_loop()
     try:
         hub = Hub(FakeBackend(), loop)
-        hub_module._hubs[loop] = hub
-        lifecycle.install_shutdown_hook(loop)
-        lifecycle.install_shutdown_hook(loop)  # idempotent: chained once
+        registry._hubs[loop] = hub
+        lifecycle.install_shutdown_hook(registry.close_all_hubs)
+        lifecycle.install_shutdown_hook(registry.close_all_hubs)  # idempotent: chained once
         chained = signal.getsignal(signal.SIGINT)
         assert chained is not server_handler
         assert getattr(chained, "_realtime_chained", False)
@@ -67,7 +64,9 @@ def test_not_installed_off_the_main_thread(handlers: list[int]) -> None:
     before = signal.getsignal(signal.SIGINT)
     loop = asyncio.new_event_loop()
     try:
-        worker = threading.Thread(target=lifecycle.install_shutdown_hook, args=(loop,))
+        worker = threading.Thread(
+            target=lifecycle.install_shutdown_hook, args=(registry.close_all_hubs,)
+        )
         worker.start()
         worker.join(timeout=5)
     finally:
@@ -75,7 +74,7 @@ def test_not_installed_off_the_main_thread(handlers: list[int]) -> None:
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_close_all_streams_from_another_thread() -> None:
+def test_close_all_hubs_from_another_thread() -> None:
     # A running loop is closed through call_soon_threadsafe, on its own thread.
     ready = threading.Event()
     state: dict[str, Any] = {}
@@ -84,7 +83,7 @@ def test_close_all_streams_from_another_thread() -> None:
         async def main() -> None:
             loop = asyncio.get_running_loop()
             hub = Hub(FakeBackend(), loop)
-            hub_module._hubs[loop] = hub
+            registry._hubs[loop] = hub
             state["hub"] = hub
             async with hub.subscribe(["a"]) as subscription:
                 ready.set()
@@ -96,18 +95,18 @@ def test_close_all_streams_from_another_thread() -> None:
     thread = threading.Thread(target=serve)
     thread.start()
     assert ready.wait(5)
-    lifecycle.close_all_streams()
+    registry.close_all_hubs()
     thread.join(timeout=5)
     assert state["closed"] is True
     assert state["hub"].closed
 
 
-def test_close_all_streams_closes_idle_hubs_directly() -> None:
+def test_close_all_hubs_closes_idle_hubs_directly() -> None:
     loop = asyncio.new_event_loop()
     hub = Hub(FakeBackend(), loop)
-    hub_module._hubs[loop] = hub
+    registry._hubs[loop] = hub
     try:
-        lifecycle.close_all_streams()
+        registry.close_all_hubs()
         assert hub.closed
     finally:
         loop.close()

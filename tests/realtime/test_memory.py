@@ -11,6 +11,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from realtime import publish
+from realtime.notices import CommandNotice
 from realtime.relay.base import backend_class
 from realtime.relay.memory import MemoryBackend
 from realtime.testing import EventStream, LiveServer, open_stream
@@ -76,7 +77,8 @@ def test_private_notices_reach_the_tab(memory_server: LiveServer) -> None:
     tab = "memorytab01"
     with open_stream(memory_server.url + GROUPS, signals={"tab": tab}) as events:
         events.next_event(shows(), timeout=5)
-        publish(f"tab.{tab}", {"message": "Only for you", "status": 409})
+        notice = CommandNotice("Rename", 409, "Only for you")
+        publish(f"tab.{tab}", notice.to_payload())
         toast = events.next_event(lambda e: e.selector == "#realtime-toasts", timeout=5)
         assert "Only for you" in toast.elements
 

@@ -70,7 +70,7 @@ def test_stopping_the_server_closes_its_listener(transactional_db: None) -> None
 
 def listener_pid(live: LiveServer) -> int | None:
     """The backend pid of ``live``'s listener connection (None while it is not connected)."""
-    from realtime.relay.hub import all_hubs
+    from realtime.relay.registry import all_hubs
 
     [hub] = [hub for hub in all_hubs() if hub.loop is live._loop]
     conn = getattr(hub.backend, "connection", None)

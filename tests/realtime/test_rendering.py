@@ -9,7 +9,7 @@ from functools import partial
 
 import pytest
 
-from realtime.metrics import counters
+from realtime.counters import counters
 from realtime.relay.hub import Hub, Subscription
 from realtime.rendering import SharedRenders
 from tests.realtime.test_hub import FakeBackend

@@ -23,7 +23,7 @@ from django.db import connections
 from django.utils import autoreload
 from django.utils.module_loading import import_string
 
-from realtime.typing import ASGIApp
+from realtime.asgi_types import ASGIApp
 
 
 class Command(DjangoRunserverCommand):

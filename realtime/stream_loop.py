@@ -1,0 +1,184 @@
+"""The loop of one open stream: what it sends, and when. It knows no HTTP and no view.
+
+Contract of :meth:`StreamLoop.pieces`:
+
+- It subscribes first, then yields the full state (a render started after the subscription, so
+  nothing committed in between is missed).
+- Each wake with a change yields one render (latest state wins, however many notifications came);
+  a render whose bytes equal the last one sent is not sent. Renders are shared by key
+  (:mod:`realtime.rendering`), started ahead of waking the stream.
+- Each private notice yields the bytes of ``render_notice`` (not shared).
+- Time passing yields a fresh render every ``refresh_interval`` seconds, and an SSE comment once
+  ``heartbeat`` seconds have passed without anything sent.
+- It ends when its subscription closes (server shutdown, or the stall guard), also while a failing
+  render is being retried; its ``finally`` releases the subscription and the shared key.
+
+Every piece is ``(bytes, shared)``: whether the bytes are a render other streams may be sending
+too (:mod:`realtime.encoding` compresses those once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from realtime.counters import counters
+from realtime.relay.hub import Hub, Subscription
+from realtime.rendering import SharedRenders, release_request_thread, run_sync, shared_renders
+
+logger = logging.getLogger("realtime")
+
+#: What a stream sends when it has had nothing to send for a while (an SSE comment).
+HEARTBEAT = b": keep-alive\n\n"
+#: Seconds between attempts of a render that fails (the database is down, say), growing.
+RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
+
+Piece = tuple[bytes, bool]
+
+
+class _Closed(Exception):
+    """The subscription closed: the stream ends without sending more."""
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """What one stream renders, and from which topics. Built by the view, read by the loop."""
+
+    #: Label for logs (the view's class name).
+    name: str
+    topics: list[str]
+    #: Private topics (the tab's); their payloads go to :attr:`render_notice`.
+    notice_topics: list[str]
+    #: Streams with equal keys share renders; ``None`` renders for this stream alone.
+    key: Hashable | None
+    #: One complete render, as SSE bytes. Runs on a worker thread.
+    render: Callable[[], bytes]
+    #: The events of one private notice. Runs on a worker thread.
+    render_notice: Callable[[Any], bytes]
+    refresh_interval: float | None = None
+
+
+class _Schedule:
+    """When the stream must send something although nothing changed: heartbeats and refreshes."""
+
+    __slots__ = ("_heartbeat", "_loop", "_refresh", "heartbeat_at", "refresh_at")
+
+    def __init__(self, heartbeat: float | None, refresh: float | None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._heartbeat, self._refresh = heartbeat or None, refresh or None
+        now = self._loop.time()
+        self.heartbeat_at = now + (self._heartbeat or float("inf"))
+        self.refresh_at = now + (self._refresh or float("inf"))
+
+    def timeout(self) -> float | None:
+        """Seconds until the next heartbeat or refresh is due; ``None`` for never."""
+        due = min(self.heartbeat_at, self.refresh_at)
+        return None if due == float("inf") else max(0.0, due - self._loop.time())
+
+    def refresh_due(self) -> bool:
+        return self._loop.time() >= self.refresh_at
+
+    def sent(self, *, refreshed: bool) -> None:
+        """Something was sent now (a refresh, if ``refreshed``): the next heartbeat waits again."""
+        now = self._loop.time()
+        self.heartbeat_at = now + (self._heartbeat or float("inf"))
+        if refreshed and self._refresh:
+            self.refresh_at = now + self._refresh
+
+
+class StreamLoop:
+    """The pieces of one stream (see the module docstring)."""
+
+    def __init__(self, hub: Hub, spec: StreamSpec, *, heartbeat: float | None) -> None:
+        self._hub = hub
+        self._spec = spec
+        self._heartbeat = heartbeat
+        self._shared: SharedRenders = shared_renders(hub)
+
+    async def pieces(self) -> AsyncIterator[Piece]:
+        """Yield the stream's pieces until it ends."""
+        spec = self._spec
+        try:
+            async with self._subscribed() as subscription:
+                body = await self._render(subscription, spec.key, self._hub.version)
+                yield body, True
+                schedule = _Schedule(self._heartbeat, spec.refresh_interval)
+                while True:
+                    woke = await subscription.wait(schedule.timeout())
+                    if subscription.closed:
+                        return
+                    if not woke:
+                        refresh = schedule.refresh_due()
+                        if refresh:
+                            # Time, not data, changed: a shared render of this version would be
+                            # the same bytes again, so this one is rendered afresh (key None).
+                            body = await self._render(subscription, None, self._hub.version)
+                            yield body, True
+                        else:
+                            counters.heartbeats_sent += 1
+                            yield HEARTBEAT, True
+                        schedule.sent(refreshed=refresh)
+                        continue
+                    changed, version, notices = subscription.consume()
+                    sent = False
+                    for _topic, payload in notices:
+                        yield await run_sync(partial(spec.render_notice, payload)), False
+                        sent = True
+                    if changed:
+                        rendered = await self._render(subscription, spec.key, version)
+                        if rendered != body:  # a change that left this view's bytes alone
+                            body, sent = rendered, True
+                            yield body, True
+                    if sent:
+                        schedule.sent(refreshed=False)
+        except _Closed:
+            return
+
+    @asynccontextmanager
+    async def _subscribed(self) -> AsyncIterator[Subscription]:
+        """The stream's subscription, its shared key held and counted, until the stream ends."""
+        spec, shared = self._spec, self._shared
+        if spec.key is not None:
+            shared.hold(spec.key)
+        counters.open_streams += 1
+        try:
+            async with self._hub.subscribe(spec.topics, spec.notice_topics) as subscription:
+                if subscription.closed:
+                    raise _Closed
+                release_request_thread()
+                if spec.key is not None:
+                    subscription.on_change = partial(shared.render_ahead, spec.key, spec.render)
+                yield subscription
+        finally:
+            counters.open_streams -= 1
+            if spec.key is not None:
+                shared.release(spec.key)
+
+    async def _render(
+        self, subscription: Subscription, key: Hashable | None, version: int
+    ) -> bytes:
+        """Render (or share a render of ``key`` started at ``version`` or later), retrying while
+        it fails; raises :class:`_Closed` when the subscription closes meanwhile."""
+        attempt = 0
+        while True:
+            try:
+                return await self._shared.render(key, version, self._hub.version, self._spec.render)
+            except Exception:
+                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+                logger.warning(
+                    "realtime: %s failed to render; retrying in %ss",
+                    self._spec.name,
+                    delay,
+                    exc_info=True,
+                )
+                attempt += 1
+                # Not subscription.wait(): a pending change would end it at once, every time,
+                # turning the backoff into a busy loop while the database is down.
+                await asyncio.sleep(delay)
+                if subscription.closed:
+                    raise _Closed from None
