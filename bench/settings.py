@@ -9,7 +9,14 @@ DEBUG = False
 TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], BASE_DIR / "bench" / "templates"]  # noqa: F405
 ROOT_URLCONF = "bench.urls"
 DATABASES["default"] = {**DATABASES["default"], "NAME": os.environ.get("BENCH_DB", "bench")}
-REALTIME = {**REALTIME, "HEARTBEAT": 15.0, "CHANNEL": "realtime_bench"}
+REALTIME = {
+    **REALTIME,
+    "HEARTBEAT": 15.0,
+    "CHANNEL": "realtime_bench",
+    # Every simulated tab comes from 127.0.0.1 (one client to the per-client cap).
+    "MAX_STREAMS_PER_CLIENT": 0,
+    "MAX_STREAMS": 0,
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

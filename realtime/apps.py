@@ -1,4 +1,5 @@
-"""The app config: registers system checks and keeps the settings cache honest in tests."""
+"""The app config: registers system checks, connects the receivers that keep streams' authority
+current (:mod:`realtime.access`), and keeps the settings cache honest in tests."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ class RealtimeConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from realtime import checks, conf
+        from realtime import access, checks, conf
 
         checks.register()
+        access.connect()
         setting_changed.connect(conf.reload_config, dispatch_uid="realtime.conf.reload")

@@ -40,6 +40,18 @@ def broadcast(model: type[models.Model], topics: Topics, *, using: str | None = 
     else:
         names = [validate_topic(t) for t in topics]
         topics_for = lambda instance: names  # noqa: E731
+    connect_publisher(model, topics_for, uid=f"realtime.broadcast.{model._meta.label}", using=using)
+
+
+def connect_publisher(
+    model: type[models.Model],
+    topics_for: Callable[[Any], Iterable[str]],
+    *,
+    uid: str,
+    using: str | None = None,
+) -> None:
+    """Connect the receivers behind :func:`broadcast` under the dispatch-uid prefix ``uid`` (the
+    app's own publishers use their own prefix, so a project's ``broadcast`` never replaces them)."""
 
     def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
         if kwargs.get("raw"):
@@ -70,7 +82,6 @@ def broadcast(model: type[models.Model], topics: Topics, *, using: str | None = 
         for each in changed:
             receiver(sender, each, using=database)
 
-    uid = f"realtime.broadcast.{model._meta.label}"
     clearing = f"_{uid.replace('.', '_')}_clearing"
     post_save.connect(receiver, sender=model, weak=False, dispatch_uid=f"{uid}.save")
     post_delete.connect(receiver, sender=model, weak=False, dispatch_uid=f"{uid}.delete")

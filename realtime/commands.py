@@ -104,7 +104,7 @@ class CommandView(View):
         form: forms.Form | None = None
         try:
             data = self._read_input(request)
-            self.tab = pop_tab(data)
+            self.tab = pop_tab(request, data)
             form = self.form_class(data=data, **self.get_form_kwargs())
             self._check_shapes(form, data)
             if not form.is_valid():

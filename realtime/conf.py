@@ -57,10 +57,29 @@ class Config:
     MAX_STREAM_SIGNALS_BYTES: int = 4096
     #: Deepest nesting of objects and arrays accepted in signals, by streams and commands.
     MAX_SIGNALS_DEPTH: int = 8
+    #: Seconds after which a stream ends cleanly (with its authority re-checked first) and the
+    #: client reconnects through the full request path; 0 for never. Each stream's age is
+    #: spread by up to a tenth, so streams opened together do not all reconnect together.
+    MAX_STREAM_AGE: float = 1800.0
+    #: Open streams one client (a user, else a session, else an address) may hold per process;
+    #: 0 for no cap. Past it new streams get 429 (see realtime.limits).
+    MAX_STREAMS_PER_CLIENT: int = 100
+    #: Open streams per process; 0 for no cap.
+    MAX_STREAMS: int = 20_000
+    #: The request header that holds the client's address behind a trusted reverse proxy (e.g.
+    #: "X-Forwarded-For": its last address counts), or None to use REMOTE_ADDR.
+    CLIENT_ADDRESS_HEADER: str | None = None
 
 
-_NUMBER_KEYS = {"HEARTBEAT", "STALL_TIMEOUT", "RECONNECT_DELAY", "RECONNECT_MAX_DELAY"}
+_NUMBER_KEYS = {
+    "HEARTBEAT",
+    "STALL_TIMEOUT",
+    "RECONNECT_DELAY",
+    "RECONNECT_MAX_DELAY",
+    "MAX_STREAM_AGE",
+}
 _COUNT_KEYS = {"MAX_STREAM_SIGNALS_BYTES", "MAX_SIGNALS_DEPTH"}
+_CAP_KEYS = {"MAX_STREAMS_PER_CLIENT", "MAX_STREAMS"}
 
 
 def _validate(values: dict[str, Any]) -> None:
@@ -74,6 +93,17 @@ def _validate(values: dict[str, Any]) -> None:
         value = values[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ImproperlyConfigured(f"REALTIME[{key!r}] must be a positive whole number.")
+    for key in _CAP_KEYS:
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ImproperlyConfigured(
+                f"REALTIME[{key!r}] must be a whole number of streams (0 for no cap)."
+            )
+    header = values["CLIENT_ADDRESS_HEADER"]
+    if header is not None and (not isinstance(header, str) or not header):
+        raise ImproperlyConfigured(
+            "REALTIME['CLIENT_ADDRESS_HEADER'] must be None or a header name."
+        )
     for key in ("BACKEND", "DATABASE", "CHANNEL", "DATASTAR_URL", "TAB_SIGNAL"):
         if not isinstance(values[key], str) or not values[key]:
             raise ImproperlyConfigured(f"REALTIME[{key!r}] must be a non-empty string.")

@@ -76,6 +76,9 @@ class StreamFormat(Protocol):
     reads_signals: bool
     #: The template of a rejected command's toast (context: ``message``, ``level``).
     toast_template: str
+    #: The template of the last event of a stream whose authority ended: it reloads the page,
+    #: whose own view then shows what happened (the login page, a 403), never the old data.
+    reload_template: str
 
     def patch(self, html: str, *, selector: str | None = None, mode: str | None = None) -> str: ...
 
@@ -89,6 +92,10 @@ class StreamFormat(Protocol):
         """A rendered :attr:`toast_template`, to be appended to the page's toasts."""
         ...
 
+    def reload(self, html: str) -> str:
+        """A rendered :attr:`reload_template`, sent as a stream's last event."""
+        ...
+
 
 class DatastarFormat:
     """``datastar-patch-elements`` / ``datastar-patch-signals`` events (via datastar-py).
@@ -100,6 +107,7 @@ class DatastarFormat:
     name = "datastar"
     reads_signals = True
     toast_template = "realtime/toast.html"
+    reload_template = "realtime/reload.html"
 
     def patch(self, html: str, *, selector: str | None = None, mode: str | None = None) -> str:
         return str(
@@ -119,6 +127,9 @@ class DatastarFormat:
     def toast(self, html: str) -> str:
         return self.patch(html, selector="#realtime-toasts", mode="append")
 
+    def reload(self, html: str) -> str:
+        return self.patch(html, selector="body", mode="append")
+
 
 class HtmxFormat:
     """Named events carrying HTML, as htmx's SSE extension swaps them (see the module's doc).
@@ -129,6 +140,7 @@ class HtmxFormat:
     name = "htmx"
     reads_signals = False
     toast_template = "realtime/htmx_toast.html"
+    reload_template = "realtime/htmx_reload.html"
 
     patch_event = "patch"
     signals_event = "signals"
@@ -158,6 +170,10 @@ class HtmxFormat:
         return self.event(self.errors_event, html)
 
     def toast(self, html: str) -> str:
+        return self.event(self.toast_event, html)
+
+    def reload(self, html: str) -> str:
+        # Into the toasts' sink ({% realtime_htmx_notices %}), whose htmx processing runs it.
         return self.event(self.toast_event, html)
 
     @staticmethod

@@ -10,6 +10,10 @@ Contract of :meth:`StreamLoop.pieces`:
 - Each private notice yields the bytes of ``render_notice`` (not shared).
 - Time passing yields a fresh render every ``refresh_interval`` seconds, and an SSE comment once
   ``heartbeat`` seconds have passed without anything sent.
+- When a control topic fires (the session ended, the user changed) or the stream reaches its
+  maximum age, ``recheck`` runs before anything more is sent; when it returns bytes (the access
+  is gone), those are the stream's last piece. A stream that reached its age ends either way
+  (the client reconnects through the full request path). A recheck that fails ends the stream.
 - It ends when its subscription closes (server shutdown, or the stall guard), also while a failing
   render is being retried; its ``finally`` releases the subscription and the shared key.
 
@@ -23,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -61,24 +65,38 @@ class StreamSpec:
     #: The events of one private notice. Runs on a worker thread.
     render_notice: Callable[[Any], bytes]
     refresh_interval: float | None = None
+    #: Topics that announce a change of the stream's authority (see :mod:`realtime.access`).
+    control_topics: list[str] = field(default_factory=list)
+    #: Re-checks the stream's authority, given the control topics that fired (none when the
+    #: stream reached its age): ``None`` to go on, else the bytes of its last event. Runs on a
+    #: worker thread.
+    recheck: Callable[[set[str]], bytes | None] | None = None
+    #: Seconds after which the stream ends (see above); ``None`` for never.
+    max_age: float | None = None
 
 
 class _Schedule:
     """When the stream must send something although nothing changed: heartbeats and refreshes."""
 
-    __slots__ = ("_heartbeat", "_loop", "_refresh", "heartbeat_at", "refresh_at")
+    __slots__ = ("_heartbeat", "_loop", "_refresh", "end_at", "heartbeat_at", "refresh_at")
 
-    def __init__(self, heartbeat: float | None, refresh: float | None) -> None:
+    def __init__(
+        self, heartbeat: float | None, refresh: float | None, max_age: float | None
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._heartbeat, self._refresh = heartbeat or None, refresh or None
         now = self._loop.time()
         self.heartbeat_at = now + (self._heartbeat or float("inf"))
         self.refresh_at = now + (self._refresh or float("inf"))
+        self.end_at = now + (max_age or float("inf"))
 
     def timeout(self) -> float | None:
-        """Seconds until the next heartbeat or refresh is due; ``None`` for never."""
-        due = min(self.heartbeat_at, self.refresh_at)
+        """Seconds until the next heartbeat, refresh or the end is due; ``None`` for never."""
+        due = min(self.heartbeat_at, self.refresh_at, self.end_at)
         return None if due == float("inf") else max(0.0, due - self._loop.time())
+
+    def aged(self) -> bool:
+        return self._loop.time() >= self.end_at
 
     def refresh_due(self) -> bool:
         return self._loop.time() >= self.refresh_at
@@ -107,11 +125,20 @@ class StreamLoop:
             async with self._subscribed() as subscription:
                 body = await self._render(subscription, spec.key, self._hub.version)
                 yield body, True
-                schedule = _Schedule(self._heartbeat, spec.refresh_interval)
+                schedule = _Schedule(self._heartbeat, spec.refresh_interval, spec.max_age)
                 while True:
                     woke = await subscription.wait(schedule.timeout())
                     if subscription.closed:
                         return
+                    controls, aged = subscription.take_controls(), schedule.aged()
+                    if controls or aged:
+                        ending = await self._recheck(controls)
+                        if ending is not None:
+                            if ending:
+                                yield ending, False
+                            return
+                        if aged:
+                            return
                     if not woke:
                         refresh = schedule.refresh_due()
                         if refresh:
@@ -139,6 +166,22 @@ class StreamLoop:
         except _Closed:
             return
 
+    async def _recheck(self, controls: set[str]) -> bytes | None:
+        """The stream's last bytes if its authority is gone (``b""`` when the check itself
+        failed: the stream ends, and its client reconnects through the full request path)."""
+        recheck = self._spec.recheck
+        if recheck is None:
+            return None
+        try:
+            return await run_sync(partial(recheck, controls))
+        except Exception:
+            logger.warning(
+                "realtime: %s could not re-check its access; ending the stream",
+                self._spec.name,
+                exc_info=True,
+            )
+            return b""
+
     @asynccontextmanager
     async def _subscribed(self) -> AsyncIterator[Subscription]:
         """The stream's subscription, its shared key held and counted, until the stream ends."""
@@ -147,7 +190,9 @@ class StreamLoop:
             shared.hold(spec.key)
         counters.open_streams += 1
         try:
-            async with self._hub.subscribe(spec.topics, spec.notice_topics) as subscription:
+            async with self._hub.subscribe(
+                spec.topics, spec.notice_topics, spec.control_topics
+            ) as subscription:
                 if subscription.closed:
                     raise _Closed
                 release_request_thread()

@@ -11,7 +11,11 @@ or when the client leaves an event unread longer than ``STALL_TIMEOUT``.
 Authorization happens before the stream starts: ``dispatch`` is ordinary synchronous Django, so
 ``LoginRequiredMixin``, ``PermissionRequiredMixin``, ``UserPassesTestMixin`` and a
 ``has_permission()`` hook work as on any view, and a refused request gets its 403 or redirect and
-nothing else.
+nothing else. It is re-checked while the stream is open (:mod:`realtime.access`): a logout ends
+the session's streams; a change to the user re-runs the same ``dispatch`` rules with the user
+loaded afresh (:meth:`StreamView.recheck_access`); so does reaching ``MAX_STREAM_AGE``, after
+which the stream ends and its client reconnects. A refused stream's last event reloads the page.
+A client holds at most ``MAX_STREAMS_PER_CLIENT`` streams (:mod:`realtime.limits`).
 
 Rendering runs on the render pool (:mod:`realtime.rendering`), shared among streams whose
 :meth:`StreamView.get_render_key` is equal.
@@ -20,20 +24,30 @@ Rendering runs on the render pool (:mod:`realtime.rendering`), shared among stre
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.views import View
 
+from realtime.access import control_topics, reload_user
 from realtime.conf import get_config
 from realtime.encoding import GzipStream, accepts_gzip, shared_blocks
 from realtime.formats import StreamFormat, choose_format
+from realtime.limits import StreamSlot, TooManyStreams, take_slot
 from realtime.notices import CommandNotice
 from realtime.relay.registry import get_hub
 from realtime.relay.topics import validate_topic
@@ -62,8 +76,11 @@ class StreamView(View):
     mode: str | None = None
     #: Also re-render every N seconds (clocks, "5 minutes ago"); ``None`` for never.
     refresh_interval: float | None = None
+    #: The signals this stream renders from (e.g. ``["filter", "page"]``). The others a page
+    #: sends are dropped: they never reach the view, nor split its shared renders.
+    signal_names: Sequence[str] = ()
 
-    #: The Datastar signals sent with the request (minus the tab id).
+    #: The signals of :attr:`signal_names` sent with the request.
     signals: dict[str, Any]
     #: This tab's private id, when the page sent one.
     tab: str | None
@@ -73,10 +90,14 @@ class StreamView(View):
         super().setup(request, *args, **kwargs)
         self.format = choose_format(request)
         self.signals, self.tab = {}, None
+        self._rechecking = False
 
-    def get(
-        self, request: HttpRequest, *args: Any, **kwargs: Any
-    ) -> StreamingHttpResponse | HttpResponseBadRequest:
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if self._rechecking:
+            # recheck_access() re-running dispatch: every rule before this point passed.
+            if not self.has_permission():
+                raise PermissionDenied
+            return _ACCESS_GRANTED
         if not isinstance(request, ASGIRequest):
             raise ImproperlyConfigured(
                 f"{type(self).__name__} streams Server-Sent Events, which needs an ASGI server: "
@@ -84,10 +105,11 @@ class StreamView(View):
                 "not WSGI."
             )
         try:
-            self.signals = self.read_signals()
+            signals = self.read_signals()
         except BadSignals as exc:
             return HttpResponseBadRequest(str(exc), content_type="text/plain")
-        self.tab = pop_tab(self.signals)
+        self.tab = pop_tab(request, signals)
+        self.signals = {name: signals[name] for name in self.signal_names if name in signals}
         if self.template_name is None and type(self).render_html is StreamView.render_html:
             # Fail before streaming: a render that can never succeed would be retried forever.
             raise ImproperlyConfigured(
@@ -101,6 +123,7 @@ class StreamView(View):
         if key is not None:
             key = (self.format.name, key)  # the shared bytes are in this stream's wire format
         config = get_config()
+        self._session_topic, controls = control_topics(request)
         spec = StreamSpec(
             name=type(self).__name__,
             topics=topics,
@@ -109,13 +132,24 @@ class StreamView(View):
             render=self.render_stream,
             render_notice=self.render_notice,
             refresh_interval=self.refresh_interval,
+            control_topics=controls,
+            recheck=self._recheck,
+            max_age=_spread(config.MAX_STREAM_AGE, self._session_seconds_left()),
         )
+        try:
+            slot = take_slot(request)
+        except TooManyStreams as exc:
+            return HttpResponse(
+                str(exc), status=429, content_type="text/plain", headers={"Retry-After": "30"}
+            )
         compression = config.STREAM_COMPRESSION
         gzip = compression == "gzip" and accepts_gzip(request)
-        response = StreamingHttpResponse(
-            self._body(spec, gzip=gzip),
+        response = _StreamResponse(
+            slot,
+            self._body(spec, slot, gzip=gzip),
             content_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            # no-store: a stream carries one user's private data, which no cache may keep.
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
         if gzip:
             response.headers["Content-Encoding"] = "gzip"
@@ -125,14 +159,52 @@ class StreamView(View):
             response.headers["Content-Encoding"] = "identity"
         return response
 
-    async def _body(self, spec: StreamSpec, *, gzip: bool) -> AsyncIterator[bytes]:
-        hub = get_hub()
-        pieces = StreamLoop(hub, spec, heartbeat=get_config().HEARTBEAT).pieces()
-        encoder = GzipStream(shared_blocks(hub)) if gzip else None
-        async for chunk in send_pieces(
-            pieces, encoder=encoder, stall_timeout=get_config().STALL_TIMEOUT
-        ):
-            yield chunk
+    async def _body(
+        self, spec: StreamSpec, slot: StreamSlot, *, gzip: bool
+    ) -> AsyncIterator[bytes]:
+        try:
+            hub = get_hub()
+            pieces = StreamLoop(hub, spec, heartbeat=get_config().HEARTBEAT).pieces()
+            encoder = GzipStream(shared_blocks(hub)) if gzip else None
+            async for chunk in send_pieces(
+                pieces, encoder=encoder, stall_timeout=get_config().STALL_TIMEOUT
+            ):
+                yield chunk
+        finally:
+            slot.release()
+
+    def _session_seconds_left(self) -> float | None:
+        session = getattr(self.request, "session", None)
+        if session is None or not getattr(session, "session_key", None):
+            return None
+        return max(0.0, float(session.get_expiry_age()))
+
+    def _recheck(self, controls: set[str]) -> bytes | None:
+        """The stream loop's re-check: ``None`` while access holds, else the reload event."""
+        if self._session_topic in controls or not self.recheck_access():
+            html = render_to_string(self.format.reload_template, request=self.request)
+            return self.format.reload(html).encode()
+        return None
+
+    def recheck_access(self) -> bool:
+        """Whether this stream's request would be accepted now. Runs on a worker thread.
+
+        Reloads the request's session and user from the database, then runs the view's own
+        ``dispatch`` again (so every mixin's rules and :meth:`has_permission` apply) up to the
+        point where it would start streaming. Called when the user, its groups or permissions
+        change, and when the stream reaches ``MAX_STREAM_AGE``. Override to add checks that
+        depend on other rows, and publish a topic the stream watches when those rows change
+        (e.g. the ticket a stream shows moved to another team): a refused stream ends.
+        """
+        reload_user(self.request)
+        self._rechecking = True
+        try:
+            response = self.dispatch(self.request, *self.args, **self.kwargs)
+        except (PermissionDenied, Http404):
+            return False
+        finally:
+            self._rechecking = False
+        return response is _ACCESS_GRANTED
 
     def read_signals(self) -> dict[str, Any]:
         """The request's signals: Datastar's ``datastar`` query parameter (bounded, see
@@ -170,7 +242,8 @@ class StreamView(View):
     def get_render_key(self) -> Hashable | None:
         """Everything the rendered bytes depend on; streams with equal keys share one render.
 
-        The default holds the view class, URL args and kwargs, the signals, the user (by id) and
+        The default holds the view class, URL args and kwargs, the signals of
+        :attr:`signal_names`, the user (by id) and
         the language. Override to share more widely (e.g. one key for every staff member) or
         return ``None`` to render for each stream alone.
         """
@@ -221,3 +294,32 @@ class StreamView(View):
             context = {"message": notice.toast, "level": "error"}
             events.append(self.format.toast(render_to_string(self.format.toast_template, context)))
         return "".join(events).encode()
+
+
+#: What ``get()`` answers while :meth:`StreamView.recheck_access` re-runs ``dispatch``.
+_ACCESS_GRANTED = HttpResponse(status=204)
+
+
+class _StreamResponse(StreamingHttpResponse):
+    """A stream's response; gives its slot back when closed, even if it never streamed."""
+
+    def __init__(self, slot: StreamSlot, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slot = slot
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._slot.release()
+
+
+def _spread(max_age: float, session_left: float | None) -> float | None:
+    """A stream's age limit: ``MAX_STREAM_AGE`` less up to a tenth (so streams opened together
+    end apart), and never past its session's expiry."""
+    ages = [
+        age
+        for age in (max_age * (1 - random.random() / 10) if max_age else None, session_left)
+        if age is not None
+    ]
+    return min(ages) if ages else None

@@ -6,6 +6,7 @@
   is delivered at commit).
 - :func:`open_stream` opens a stream and reads its events (blocking, with timeouts).
 - :func:`capture_publishes` records what ``publish`` sends in the current thread.
+- :func:`tab_id` gives a tab id that the test client's browser (its CSRF cookie) owns.
 """
 
 from __future__ import annotations
@@ -254,8 +255,10 @@ def open_stream(
 ) -> EventStream:
     """GET ``url`` as Datastar does (signals in ``?datastar=``) and read its events in a thread.
 
-    ``htmx=True`` GETs it as htmx's SSE extension (a browser ``EventSource``) does: no Datastar
-    header, and ``signals`` (e.g. ``{"tab": ...}``) as plain query parameters.
+    It sends the CSRF cookie :func:`post_command` sends (unless ``cookies`` names another), so
+    a :func:`tab_id` in ``signals`` is this browser's. ``htmx=True`` GETs it as htmx's SSE
+    extension (a browser ``EventSource``) does: no Datastar header, and ``signals`` (e.g.
+    ``{"tab": ...}``) as plain query parameters.
     """
     from urllib.parse import urlencode
 
@@ -269,8 +272,8 @@ def open_stream(
         path += "?" + query
     client = {"Cache-Control": "no-cache"} if htmx else {"Datastar-Request": "true"}
     request_headers = {"Accept": "text/event-stream", **client, **(headers or {})}
-    if cookies:
-        request_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    jar = {"csrftoken": TEST_CSRF_TOKEN, **(cookies or {})}
+    request_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
     connection = http.client.HTTPConnection(
         parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout
     )
@@ -349,6 +352,14 @@ def post_command(
         connection.close()
 
 
+def tab_id(csrf_token: str = TEST_CSRF_TOKEN) -> str:
+    """A fresh tab id owned by the browser whose CSRF cookie is ``csrf_token`` (by default, the
+    one :func:`open_stream` and :func:`post_command` send): pass it as the ``tab`` signal."""
+    from realtime.tabs import issue_tab_id
+
+    return issue_tab_id(csrf_token)
+
+
 @contextmanager
 def capture_publishes() -> Iterator[list[tuple[str, Any]]]:
     """Record ``(topic, payload)`` for every ``publish`` in this block, as it is called.
@@ -381,4 +392,5 @@ __all__ = [
     "open_stream",
     "parse_sse",
     "post_command",
+    "tab_id",
 ]

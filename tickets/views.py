@@ -92,6 +92,7 @@ class DeskStream(StaffRequiredMixin, StreamView):
     """The desk's stream: the list for this tab's ``filter`` signals, re-rendered on ``tickets``."""
 
     topics = ("tickets",)
+    signal_names = ("filter",)
     template_name = "tickets/_desk.html"
     refresh_interval = REFRESH_SECONDS
 

@@ -11,7 +11,10 @@ Contract:
   a flag, a version number and at most ``MAX_NOTICES`` private notices (oldest dropped first).
 - Every dispatch bumps :attr:`Hub.version`. A stream woken at version *v* needs a render that
   started at *v* or later; shared renders use that to decide whether they are fresh enough.
-- :meth:`Hub.resync` marks every subscription changed (used after the listener lost messages).
+- A subscription's *control* topics (a session's, a user's) wake it with the topic remembered
+  instead of a change: the stream re-checks its authority before it sends anything more.
+- :meth:`Hub.resync` marks every subscription changed, and every control topic fired (used after
+  the listener lost messages, which may have been a logout).
 - :meth:`Hub.close` ends every subscription (server shutdown); later subscriptions start closed.
 
 Threading: all methods run on the hub's event loop. Other threads use
@@ -56,6 +59,8 @@ class Subscription:
         "_event",
         "changed",
         "closed",
+        "control_topics",
+        "controls",
         "deadline_tick",
         "notice_topics",
         "notices",
@@ -71,9 +76,13 @@ class Subscription:
         notice_topics: frozenset[str],
         version: int,
         deadlines: Deadlines,
+        control_topics: frozenset[str] = frozenset(),
     ) -> None:
         self.topics = topics
         self.notice_topics = notice_topics
+        self.control_topics = control_topics
+        #: The control topics published since the stream last looked (see :meth:`take_controls`).
+        self.controls: set[str] = set()
         self.changed = False
         self.closed = False
         self.version = version
@@ -95,6 +104,16 @@ class Subscription:
     def add_notice(self, topic: str, payload: Any) -> None:
         self.notices.append((topic, payload))
         self._event.set()
+
+    def add_control(self, topic: str) -> None:
+        """A control topic was published: wake the stream to re-check its authority."""
+        self.controls.add(topic)
+        self._event.set()
+
+    def take_controls(self) -> set[str]:
+        """The control topics published since the last call (and forget them)."""
+        controls, self.controls = self.controls, set()
+        return controls
 
     def close(self) -> None:
         self.closed = True
@@ -119,7 +138,7 @@ class Subscription:
             self._deadlines.disarm(self)
         if self.timed_out:
             self.timed_out = False
-            if not (self.changed or self.notices or self.closed):
+            if not (self.changed or self.notices or self.controls or self.closed):
                 self._event.clear()
                 return False
         return True
@@ -167,25 +186,30 @@ class Hub:
 
     @asynccontextmanager
     async def subscribe(
-        self, topics: Iterable[str], notice_topics: Iterable[str] = ()
+        self,
+        topics: Iterable[str],
+        notice_topics: Iterable[str] = (),
+        control_topics: Iterable[str] = (),
     ) -> AsyncIterator[Subscription]:
-        """Watch ``topics`` (state changes) and ``notice_topics`` (private payloads) until exit.
+        """Watch ``topics`` (state changes), ``notice_topics`` (private payloads) and
+        ``control_topics`` (authority changes) until exit.
 
         The listener is running before this returns, so nothing committed after the caller's
         first read can be missed.
         """
         state = frozenset(validate_topic(t, pattern=True) for t in topics)
         notices = frozenset(validate_topic(t) for t in notice_topics)
+        controls = frozenset(validate_topic(t) for t in control_topics)
         if self._deadlines is None:
             self._deadlines = Deadlines(asyncio.get_running_loop())
-        subscription = Subscription(state, notices, self.version, self._deadlines)
+        subscription = Subscription(state, notices, self.version, self._deadlines, controls)
         # Registered inside the try: a caller cancelled while the listener starts (a client that
         # leaves at once) must not leave its subscription behind.
         try:
             if self.closed:
                 subscription.close()
             else:
-                for topic in state | notices:
+                for topic in state | notices | controls:
                     table, key = (
                         (self._prefix, topic[:-1]) if topic.endswith(".*") else (self._exact, topic)
                     )
@@ -196,7 +220,7 @@ class Hub:
             self._remove(subscription)
 
     def _remove(self, subscription: Subscription) -> None:
-        for topic in subscription.topics | subscription.notice_topics:
+        for topic in subscription.topics | subscription.notice_topics | subscription.control_topics:
             table, key = (
                 (self._prefix, topic[:-1]) if topic.endswith(".*") else (self._exact, topic)
             )
@@ -227,7 +251,9 @@ class Hub:
         counters.last_notification_at = time.monotonic()
         self.version += 1
         for subscription in self._matching(topic):
-            if topic in subscription.notice_topics:
+            if topic in subscription.control_topics:
+                subscription.add_control(topic)
+            elif topic in subscription.notice_topics:
                 if payload is not None:
                     subscription.add_notice(topic, payload)
             elif subscription.on_change is not None:
@@ -251,6 +277,8 @@ class Hub:
             for subscription in subs:
                 if subscription.topics:
                     subscription.mark_changed(self.version)
+                for topic in subscription.control_topics:
+                    subscription.add_control(topic)
 
     def close(self) -> None:
         """End every subscription, now and to come (server shutdown)."""

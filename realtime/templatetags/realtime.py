@@ -72,7 +72,7 @@ def _js(value: str) -> str:
 def _new_tab(context: Context) -> tuple[str, str]:
     """A fresh random id for the tab being rendered, and the request's CSRF token (or "")."""
     request = context.get("request")
-    return new_tab_id(), get_token(request) if request is not None else ""
+    return new_tab_id(request), get_token(request) if request is not None else ""
 
 
 def _stream_get(stream_url: str, only: str) -> str:

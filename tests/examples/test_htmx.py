@@ -8,7 +8,6 @@ stream answers with named events carrying HTML; its form posts are form-encoded 
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 
 from examples.tasks.models import Task
-from realtime.testing import EventStream, LiveServer, SSEEvent, open_stream, post_command
+from realtime.testing import EventStream, LiveServer, SSEEvent, open_stream, post_command, tab_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,7 +37,8 @@ def streams() -> Iterator[list[EventStream]]:
 
 
 def new_tab() -> str:
-    return secrets.token_urlsafe(16)
+    """A tab id of the test client's browser (open_stream and post_command send its cookie)."""
+    return tab_id()
 
 
 def htmx_stream(

@@ -376,12 +376,15 @@ MALFORMED_SIGNALS = [
     "[1, 2]",
     '"a string"',
     "\udcff",
+    # Lone surrogates parse, but nothing can encode them: refused like in commands.
+    '{"filter": {"status": "\\ud800", "page": "\\udfff"}}',
+    # Past MAX_STREAM_SIGNALS_BYTES.
+    Huge('{"filter": {"status": "' + "x" * 20_000 + '"}}'),
 ]
 ODD_SIGNALS = [
-    '{"filter": {"status": "\\ud800", "page": "\\udfff", "ticket": 1e999}}',
+    '{"filter": {"ticket": 1e999}}',
     '{"filter": [1, 2, 3], "tab": {"x": 1}}',
     '{"filter": {"page": -5, "ticket": "9999999999999999999999"}}',
-    Huge('{"filter": {"status": "' + "x" * 20_000 + '"}}'),
 ]
 
 

@@ -37,6 +37,7 @@ class GroupsStream(StreamView):
 
     topics = ["groups"]
     template_name = "test_project/groups.html"
+    signal_names = ("q",)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         global render_count

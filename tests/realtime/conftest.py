@@ -22,7 +22,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.test import override_settings
 
-from realtime import publish
+from realtime import publish, testing
 from realtime.testing import LiveServer, SSEEvent
 from tests.conftest import ROOT, free_port, server_env, stop_process, wait_for_port
 from tests.project import views
@@ -87,7 +87,8 @@ def wait_for(condition: Callable[[], Any], timeout: float = 5.0, interval: float
 
 
 def tab_id(n: int = 0) -> str:
-    return f"testtab{n:04d}xyz"
+    """A fresh tab id owned by the test client's browser (``n`` only tells call sites apart)."""
+    return testing.tab_id()
 
 
 def conninfo() -> dict[str, Any]:

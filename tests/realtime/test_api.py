@@ -60,6 +60,7 @@ def test_testing_helpers_are_pinned_and_documented() -> None:
         "open_stream",
         "parse_sse",
         "post_command",
+        "tab_id",
     ]
     for name in realtime.testing.__all__:
         assert inspect.getdoc(getattr(realtime.testing, name)), name

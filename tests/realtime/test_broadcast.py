@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -15,9 +17,27 @@ from django.test import Client
 
 from realtime import InvalidTopic, broadcast
 from realtime.conf import get_config
-from realtime.testing import LiveServer, capture_publishes, open_stream
+from realtime.relay.publish import observers
+from realtime.testing import LiveServer, open_stream
 from tests.conftest import ROOT, server_env
 from tests.realtime.conftest import GROUPS, database_url, notifications, raw_listener, shows
+
+
+@contextmanager
+def capture_publishes() -> Iterator[list[tuple[str, Any]]]:
+    """What the project publishes, without the app's own authority topics (see test_access)."""
+    captured: list[tuple[str, Any]] = []
+
+    def record(topic: str, payload: Any) -> None:
+        if not topic.startswith("realtime-auth."):
+            captured.append((topic, payload))
+
+    observers.append(record)
+    try:
+        yield captured
+    finally:
+        observers.remove(record)
+
 
 UID = "realtime.broadcast.auth.Group"
 

@@ -265,6 +265,7 @@ def test_the_error_notice_payload() -> None:
         raw_listener(get_config().CHANNEL) as conn,
     ):
         client = Client()
+        client.cookies["csrftoken"] = TEST_CSRF_TOKEN  # the browser the tab ids belong to
         response = client.post(ADD, {"name": "ab", "tab": TAB_A}, content_type="application/json")
         assert response.status_code == 422
         [note] = [n.payload for n in conn.notifies(timeout=5, stop_after=1)]
@@ -344,6 +345,7 @@ class ChoiceForm(forms.Form):
 
 def json_post(data: Any, user: Any = None) -> Any:
     request = RequestFactory().post("/", data=data, content_type="application/json")
+    request.META["CSRF_COOKIE"] = TEST_CSRF_TOKEN  # what CsrfViewMiddleware reads from the cookie
     request.user = user or AnonymousUser()
     return request
 

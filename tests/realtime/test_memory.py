@@ -14,7 +14,7 @@ from realtime import publish
 from realtime.notices import CommandNotice
 from realtime.relay.base import backend_class
 from realtime.relay.memory import MemoryBackend
-from realtime.testing import EventStream, LiveServer, open_stream
+from realtime.testing import EventStream, LiveServer, open_stream, tab_id
 from tests.realtime.conftest import GROUPS, add_group, is_patch, listener_backends, shows
 
 MEMORY = "realtime.relay.memory.MemoryBackend"
@@ -74,7 +74,7 @@ def test_outside_a_transaction_delivered_at_once(stream: EventStream) -> None:
 
 
 def test_private_notices_reach_the_tab(memory_server: LiveServer) -> None:
-    tab = "memorytab01"
+    tab = tab_id()
     with open_stream(memory_server.url + GROUPS, signals={"tab": tab}) as events:
         events.next_event(shows(), timeout=5)
         notice = CommandNotice("Rename", 409, "Only for you")

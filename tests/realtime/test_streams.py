@@ -48,7 +48,7 @@ def test_full_state_at_once(server: LiveServer) -> None:
         assert time.monotonic() - started < 2
         assert stream.status == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
-        assert stream.headers["cache-control"] == "no-cache"
+        assert stream.headers["cache-control"] == "no-store"
         assert stream.headers["x-accel-buffering"] == "no"
         assert event.event == "datastar-patch-elements"
         assert group_names(event) == ["alpha", "beta"]

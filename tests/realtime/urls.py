@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from django.contrib.auth.mixins import PermissionRequiredMixin, UserPassesTestMixin
 from django.contrib.auth.models import Group
 from django.urls import path
 
@@ -55,7 +56,26 @@ class UnsharedStream(GroupsStream):
         return None
 
 
+class StaffGroupsStream(UserPassesTestMixin, GroupsStream):
+    """For active staff only (a rule on the user that can change while the stream is open)."""
+
+    raise_exception = True
+
+    def test_func(self) -> bool:
+        user = self.request.user
+        return bool(user.is_active and user.is_staff)
+
+
+class PermissionGroupsStream(PermissionRequiredMixin, GroupsStream):
+    """For users who may view groups (a permission that can come from a group)."""
+
+    permission_required = "auth.view_group"
+    raise_exception = True
+
+
 urlpatterns = [
+    path("hooks/staff/", StaffGroupsStream.as_view()),
+    path("hooks/permission/", PermissionGroupsStream.as_view()),
     path("hooks/flaky/", FlakyStream.as_view()),
     path("hooks/group/<int:pk>/", OneGroupStream.as_view()),
     path("hooks/prefix/", PrefixStream.as_view()),

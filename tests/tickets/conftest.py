@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from realtime.testing import LiveServer
+from realtime.testing import TEST_CSRF_TOKEN, LiveServer
 from tickets.models import Ticket
 
 MakeTicket = Callable[..., Ticket]
@@ -68,11 +68,12 @@ def browser(server: str) -> Iterator[Browser]:
     clients: list[httpx.Client] = []
 
     def open_browser(user: User, page: str) -> httpx.Client:
-        client = httpx.Client(base_url=server, cookies=session_cookies(user), timeout=5)
+        cookies = {**session_cookies(user), "csrftoken": TEST_CSRF_TOKEN}  # owns testing.tab_id()
+        client = httpx.Client(base_url=server, cookies=cookies, timeout=5)
         clients.append(client)
         response = client.get(page)
         assert response.status_code == 200, response.text
-        client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
+        client.headers["X-CSRFToken"] = TEST_CSRF_TOKEN
         return client
 
     yield open_browser

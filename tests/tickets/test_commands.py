@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from realtime import CommandError
-from realtime.testing import capture_publishes
+from realtime.testing import TEST_CSRF_TOKEN, capture_publishes, tab_id
 from tests.tickets.conftest import MakeTicket
 from tickets.commands import (
     CLOSED_IS_FINAL,
@@ -23,13 +23,14 @@ from tickets.commands import (
 )
 from tickets.models import Status, Ticket, TicketListItem
 
-TAB = "tab-of-the-test-1"
+TAB = tab_id()  # owned by the browser whose CSRF cookie is TEST_CSRF_TOKEN
 
 pytestmark = pytest.mark.django_db
 
 
 def post(client: Client, url: str, signals: dict[str, Any]) -> Any:
-    """POST signals as Datastar does: a JSON body."""
+    """POST signals as Datastar does: a JSON body, from the browser that owns ``TAB``."""
+    client.cookies["csrftoken"] = TEST_CSRF_TOKEN
     return client.post(url, data=json.dumps(signals), content_type="application/json")
 
 

@@ -11,15 +11,16 @@ from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 from django.test import Client
 
-from realtime.testing import EventStream, SSEEvent, open_stream
+from realtime.testing import EventStream, SSEEvent, open_stream, tab_id
 from tests.tickets.conftest import Browser, MakeTicket, session_cookies
 from tickets.commands import CLOSED_IS_FINAL
 from tickets.models import Status, Ticket
 from tickets.queries import TicketFilters
 from tickets.views import desk_context, portal_context
 
-TAB_1 = "agent-tab-0000001"
-TAB_2 = "agent-tab-0000002"
+# Owned by the browser whose CSRF cookie is TEST_CSRF_TOKEN (open_stream's, and the browser
+# fixture's: see tests/tickets/conftest.py).
+TAB_1, TAB_2 = tab_id(), tab_id()
 
 
 def patches(stream: EventStream, timeout: float = 5) -> SSEEvent:
