@@ -192,9 +192,9 @@ class StreamView(View):
         Reloads the request's session and user from the database, then runs the view's own
         ``dispatch`` again (so every mixin's rules and :meth:`has_permission` apply) up to the
         point where it would start streaming. Called when the user, its groups or permissions
-        change, and when the stream reaches ``MAX_STREAM_AGE``. Override to add checks that
-        depend on other rows, and publish a topic the stream watches when those rows change
-        (e.g. the ticket a stream shows moved to another team): a refused stream ends.
+        change, and when the stream reaches ``MAX_STREAM_AGE``; a refused stream ends. When the
+        view's rules read other rows (the team a ticket belongs to), publish the affected user's
+        topic (:func:`realtime.access.user_topic`) in the transaction that changes those rows.
         """
         reload_user(self.request)
         self._rechecking = True
