@@ -130,6 +130,15 @@ async def test_an_app_that_answered_before_the_limit_keeps_its_answer() -> None:
     assert [m.get("status") for m in sent] == [403, None]
 
 
+async def test_a_malformed_content_length_is_bounded_while_reading() -> None:
+    inner = FakeApp()
+    scope = http_scope()
+    scope["headers"].append((b"content-length", b"not a number"))
+    sent, _ = await call(RequestBodyLimit(inner, 10), scope, [b"x" * 6, b"y" * 6])
+    assert_413(sent, 10)
+    assert inner.disconnected
+
+
 @pytest.mark.parametrize("scope_type", ["websocket", "lifespan"])
 async def test_other_scopes_pass_through(scope_type: str) -> None:
     inner = FakeApp()
