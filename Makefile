@@ -26,6 +26,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[demo,test]' $(if $(DJANGO),'$(DJANGO)')
 	touch $@ $(VENV)/.installed-run
 
+# DEBUG for the development server only (config/settings.py refuses DEBUG off without a real key).
+run: export DJANGO_DEBUG ?= 1
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo --if-empty

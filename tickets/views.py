@@ -7,7 +7,6 @@ whenever a topic it watches is published. Commands live in :mod:`tickets.command
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -84,7 +83,7 @@ class DeskPage(StaffPageMixin, TemplateView):
         return {
             **super().get_context_data(**kwargs),
             **desk_context(filters),
-            "page_signals": json.dumps(signals),
+            "page_signals": signals,
         }
 
 
@@ -128,7 +127,7 @@ class PortalPage(LoginRequiredMixin, TemplateView):
         return {
             **super().get_context_data(**kwargs),
             **portal_context(customer_id(self.request)),
-            "page_signals": json.dumps(signals),
+            "page_signals": signals,
         }
 
 

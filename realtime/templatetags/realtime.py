@@ -6,6 +6,10 @@
   stream with ``data-init``, reconnecting whenever the stream ends or fails.
 - ``{% command_post url %}`` is the Datastar action that posts a command with the CSRF header; it
   holds no secret (it reads ``$_csrf``), so it is safe inside streamed, shared partials.
+- ``{{ value|datastar_json }}`` writes data (user text included) for a Datastar attribute, e.g.
+  ``data-signals:note="{{ ticket.note|datastar_json }}"``: JSON in which Datastar's expression
+  rewriting finds nothing to rewrite (``@name(``, ``$name``), escaped for the attribute.
+  Never paste user text into an expression any other way, not even quoted or with ``escapejs``.
 
 For htmx pages (htmx and its SSE extension loaded with django-htmx's
 ``{% htmx_script extensions="hx-sse" %}``; see :mod:`realtime.formats` for the events):
@@ -41,10 +45,11 @@ from urllib.parse import urlencode
 from django import template
 from django.middleware.csrf import get_token
 from django.template.context import Context
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from realtime.conf import get_config
+from realtime.expressions import js_literal
 from realtime.request_data import SIGNAL_NAME
 from realtime.tabs import new_tab_id
 
@@ -65,8 +70,8 @@ def datastar_script() -> SafeString:
 
 
 def _js(value: str) -> str:
-    """A JavaScript string literal (single-quoted-safe JSON) for use inside an HTML attribute."""
-    return json.dumps(value).replace("'", "\\u0027")
+    """A JavaScript string literal that no Datastar rewriting touches (see realtime.expressions)."""
+    return js_literal(value)
 
 
 def _new_tab(context: Context) -> tuple[str, str]:
@@ -136,3 +141,10 @@ def realtime_htmx_notices() -> SafeString:
         '<div id="realtime-toasts" sse-swap="toast" hx-swap="beforeend" aria-live="polite"></div>'
         '<div sse-swap="errors" hx-swap="none" hidden></div>'
     )
+
+
+@register.filter
+def datastar_json(value: object) -> SafeString:
+    """``value`` as data for a Datastar attribute: JSON (see :func:`realtime.expressions.js_literal`)
+    that Datastar's expression rewriting cannot change, escaped for a quoted HTML attribute."""
+    return mark_safe(escape(js_literal(value)))

@@ -271,7 +271,7 @@ def test_markup_in_user_text_renders_as_text(browsers: Browsers, people: dict[st
     select_ticket(desk, "window.__pwned = 1")
     expect(desk.page.locator(".detail-card .message")).to_contain_text("</textarea><script>")
 
-    # An agent note lands inside a Datastar expression (the form's data-signals): still text.
+    # An agent note travels as data in the form's data-signals (JSON): still text.
     note = "'; window.__pwned = 5; '\" + (window.__pwned = 6) + \"</script><script>window.__pwned = 7</script>"
     desk.page.locator(".note-form textarea").fill(note)
     desk.page.get_by_role("button", name="Save note").click()

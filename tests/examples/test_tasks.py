@@ -56,3 +56,34 @@ def test_every_open_tab_sees_a_new_task() -> None:
             assert response.status_code == 204
             for tab in (one, two):
                 assert "<li>Ship it</li>" in tab.next_event().elements
+
+
+@pytest.mark.django_db
+def test_the_shared_list_keeps_only_the_newest_tasks(client: Client) -> None:
+    from examples.tasks.views import MAX_TASKS
+
+    Task.objects.bulk_create(Task(title=f"old {n}") for n in range(MAX_TASKS + 20))
+    for n in range(3):
+        response = client.post(
+            "/tasks/add/", json.dumps({"title": f"new {n}"}), content_type="application/json"
+        )
+        assert response.status_code == 204
+    titles = list(Task.objects.order_by("id").values_list("title", flat=True))
+    assert len(titles) == MAX_TASKS
+    assert titles[-3:] == ["new 0", "new 1", "new 2"]
+    html = client.get("/tasks/").content.decode()
+    assert html.count("<li>") == MAX_TASKS
+    assert "<li>new 2</li>" in html
+    first_kept = (MAX_TASKS + 20) - (MAX_TASKS - 3)
+    assert f"<li>old {first_kept}</li>" in html
+    assert f"<li>old {first_kept - 1}</li>" not in html
+
+
+@pytest.mark.django_db
+def test_pages_and_streams_render_no_more_than_the_bound() -> None:
+    from examples.tasks.views import MAX_TASKS, TaskStream, newest_tasks
+
+    Task.objects.bulk_create(Task(title=f"t {n}") for n in range(MAX_TASKS * 3))
+    tasks = newest_tasks()
+    assert [t.title for t in tasks] == [f"t {n}" for n in range(MAX_TASKS * 2, MAX_TASKS * 3)]
+    assert len(TaskStream().get_context_data()["tasks"]) == MAX_TASKS

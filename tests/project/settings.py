@@ -1,7 +1,18 @@
-"""Settings for the test suite and the servers it starts: the demo's, plus test-only URLs."""
+"""Settings for the test suite and the servers it starts: the demo's, plus test-only URLs.
+
+Tests run without DEBUG, as production does, so they need a secret key (set in the environment,
+where the servers the tests start find it too) and plain HTTP on 127.0.0.1.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-" + "not-a-secret-" * 4)
 
 from config.settings import *  # noqa: F403
 from config.settings import TEMPLATES
+
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
 
 ROOT_URLCONF = "tests.project.urls"
 TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], BASE_DIR / "tests" / "project" / "templates"]  # noqa: F405

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from html import unescape
 from typing import Any
 
 import pytest
@@ -137,9 +139,14 @@ class TestPartials:
         assert f"/tickets/{ticket.pk}/status/" in desk
 
     def test_the_note_form_starts_from_the_saved_note(self, make_ticket: MakeTicket) -> None:
-        ticket = make_ticket(agent_note="It's <fine>")
+        note = "It's <fine> @bob(re: invoice) $20"
+        ticket = make_ticket(agent_note=note)
         html = render_to_string("tickets/_desk.html", desk_context(TicketFilters(ticket=ticket.pk)))
-        assert "data-signals:note=\"'It\\u0027s \\u003Cfine\\u003E'\"" in html
+        # Data, not code: a JSON string with nothing Datastar rewrites (@name( or $name) left.
+        [attribute] = re.findall(r'data-signals:note="([^"]*)"', html)
+        literal = unescape(attribute)
+        assert json.loads(literal) == note
+        assert not re.search(r"[@$'<]", literal)
 
     def test_a_deleted_selection(self) -> None:
         html = render_to_string("tickets/_desk.html", desk_context(TicketFilters(ticket=999)))

@@ -3,7 +3,8 @@
 Django's own ``runserver`` is a WSGI server: it buffers an asynchronous streaming response until
 it ends, which for a Server-Sent-Events stream is never. This command keeps runserver's flags and
 habits (``addrport``, ``--noreload``, ``--nostatic``, ``--insecure``, Django's autoreloader, static
-files in DEBUG) and hands requests to uvicorn instead.
+files in DEBUG) and hands requests to uvicorn instead, with request bodies over
+``DATA_UPLOAD_MAX_MEMORY_SIZE`` refused before Django reads them (:mod:`realtime.asgi`).
 
 Stopping never hangs on open streams: a code reload ends the whole server process (Django's
 autoreloader), and Ctrl-C with ``--noreload`` gives streams ``--shutdown-timeout`` seconds to end
@@ -23,6 +24,7 @@ from django.db import connections
 from django.utils import autoreload
 from django.utils.module_loading import import_string
 
+from realtime.asgi import RequestBodyLimit
 from realtime.asgi_types import ASGIApp
 
 
@@ -56,9 +58,12 @@ class Command(DjangoRunserverCommand):
         )
 
     def get_application(self, **options: Any) -> ASGIApp:
-        """The ASGI application: ``settings.ASGI_APPLICATION``, else Django's default one."""
+        """The ASGI application: ``settings.ASGI_APPLICATION``, else Django's default one, with
+        request bodies bounded (:class:`~realtime.asgi.RequestBodyLimit`) unless it is already."""
         path = getattr(settings, "ASGI_APPLICATION", None)
         app: ASGIApp = import_string(path) if path else get_asgi_application()
+        if not isinstance(app, RequestBodyLimit):
+            app = RequestBodyLimit(app)
         if self._serves_static(**options):
             from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
