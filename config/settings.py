@@ -90,10 +90,6 @@ LOGOUT_REDIRECT_URL = "home"
 
 # The reusable app's settings: one dict, documented in docs/reference.md.
 REALTIME: dict[str, object] = {}
-if os.environ.get("REALTIME_DATASTAR_URL"):
-    # Self-host the Datastar client (the browser tests serve a local copy this way).
-    REALTIME["DATASTAR_URL"] = os.environ["REALTIME_DATASTAR_URL"]
-    REALTIME["DATASTAR_INTEGRITY"] = None
 
 LOGGING = {
     "version": 1,

@@ -574,3 +574,28 @@ def test_open_streams_hold_no_request_thread() -> None:
         finally:
             for stream in streams:
                 stream.close()
+
+
+def test_a_database_error_while_opening_asks_the_client_to_come_back_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Not a 500: Datastar 1.0.1 retries a 5xx stream every second, forever.
+    from django.db import OperationalError
+    from django.test import AsyncRequestFactory
+
+    from realtime import StreamView
+    from realtime.streams import UNAVAILABLE_RETRY_MS
+
+    class Unreachable(StreamView):
+        template_name = "never.html"
+
+        def has_permission(self) -> bool:
+            raise OperationalError("connection refused")
+
+    request = AsyncRequestFactory().get("/s/", HTTP_DATASTAR_REQUEST="true")
+    with caplog.at_level("ERROR", logger="realtime"):
+        response = Unreachable.as_view()(request)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/event-stream")
+    assert response.content == f"retry: {UNAVAILABLE_RETRY_MS}\n\n".encode()
+    assert "Unreachable could not open (database error)" in caplog.text
