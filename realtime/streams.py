@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.db import DatabaseError
+from django.db.models import QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -77,6 +78,10 @@ class StreamView(View):
     topics: Sequence[str] = ()
     #: Template rendered with :meth:`get_context_data` and sent as a ``datastar-patch-elements``.
     template_name: str | None = None
+    #: Rows to render, as Django's ``ListView`` has them: re-run for every render and put in the
+    #: context as ``object_list`` and ``<model>_list``; ``template_name`` then defaults to
+    #: ``<app_label>/<model>_list.html``.
+    queryset: QuerySet[Any] | None = None
     #: CSS selector the patch targets; ``None`` morphs elements by their ``id`` (fat morph).
     selector: str | None = None
     #: Datastar patch mode (``outer``, ``inner``, ``append``, ...); ``None`` is Datastar's default.
@@ -138,7 +143,7 @@ class StreamView(View):
             return HttpResponseBadRequest(str(exc), content_type="text/plain")
         self.tab = pop_tab(request, signals)
         self.signals = {name: signals[name] for name in self.signal_names if name in signals}
-        if self.template_name is None and type(self).render_html is StreamView.render_html:
+        if self.get_template_name() is None and type(self).render_html is StreamView.render_html:
             # Fail before streaming: a render that can never succeed would be retried forever.
             raise ImproperlyConfigured(
                 f"{type(self).__name__} needs a template_name or a render_html()."
@@ -265,7 +270,19 @@ class StreamView(View):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         """The template context. Runs on a worker thread: the ORM may be used freely."""
-        return {"view": self, **kwargs}
+        context = {"view": self, **kwargs}
+        if self.queryset is not None:
+            rows = self.queryset.all()  # a fresh QuerySet: the class attribute's would cache rows
+            context.setdefault("object_list", rows)
+            context.setdefault(f"{rows.model._meta.model_name}_list", rows)
+        return context
+
+    def get_template_name(self) -> str | None:
+        """:attr:`template_name`, else ``<app_label>/<model>_list.html`` for a :attr:`queryset`."""
+        if self.template_name is None and self.queryset is not None:
+            meta = self.queryset.model._meta
+            return f"{meta.app_label}/{meta.model_name}_list.html"
+        return self.template_name
 
     def get_render_key(self) -> Hashable | None:
         """Everything the rendered bytes depend on; streams with equal keys share one render.
@@ -292,12 +309,13 @@ class StreamView(View):
         return None
 
     def render_html(self, context: dict[str, Any]) -> str:
-        """The HTML of one render (by default, :attr:`template_name` with ``context``)."""
-        if self.template_name is None:
+        """The HTML of one render (by default, :meth:`get_template_name` with ``context``)."""
+        template_name = self.get_template_name()
+        if template_name is None:
             raise ImproperlyConfigured(
                 f"{type(self).__name__} needs a template_name or a render_html()."
             )
-        return render_to_string(self.template_name, context, request=self.request)
+        return render_to_string(template_name, context, request=self.request)
 
     def render_stream(self) -> bytes:
         """One complete render as SSE bytes. Runs on a worker thread."""

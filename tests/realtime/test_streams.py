@@ -599,3 +599,27 @@ def test_a_database_error_while_opening_asks_the_client_to_come_back_later(
     assert response["Content-Type"].startswith("text/event-stream")
     assert response.content == f"retry: {UNAVAILABLE_RETRY_MS}\n\n".encode()
     assert "Unreachable could not open (database error)" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_queryset_is_rendered_like_a_list_view_and_re_run_each_time() -> None:
+    from django.contrib.auth.models import Group
+
+    from realtime import StreamView
+
+    class Groups(StreamView):
+        topics = ["groups"]
+        queryset = Group.objects.order_by("pk")
+
+    view = Groups()
+    assert view.get_template_name() == "auth/group_list.html"
+    Group.objects.create(name="first")
+    first = view.get_context_data()
+    assert [g.name for g in first["object_list"]] == ["first"]
+    assert first["group_list"] is first["object_list"]
+    Group.objects.create(name="second")
+    assert [g.name for g in view.get_context_data()["group_list"]] == ["first", "second"]
+    assert Groups.queryset is not None
+    assert Groups.queryset._result_cache is None
+    Groups.template_name = "explicit.html"
+    assert view.get_template_name() == "explicit.html"
