@@ -1,5 +1,6 @@
 # Two commands: `make run` serves the demo, `make test` runs lint and the whole suite.
 # Both create the virtualenv on first use and refresh it when pyproject.toml changes.
+# The embedded PostgreSQL (.pgdata/) keeps running after Ctrl-C: `make stop` stops it.
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -12,7 +13,7 @@ DJANGO ?=
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test lint pytest bench clean
+.PHONY: run test lint pytest bench stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,5 +47,11 @@ test: lint pytest
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
 
-clean:
+# Stops the embedded PostgreSQL of .pgdata/ (its data stays; `make run` starts it again).
+stop:
+	@if [ -x $(BIN)/python ] && [ -e .pgdata/postmaster.pid ]; then \
+		$(BIN)/python -m realtime.embedded stop .pgdata; \
+	else echo "No embedded PostgreSQL is running in .pgdata."; fi
+
+clean: stop
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

@@ -131,7 +131,7 @@ SECURE_CSP: dict[str, list[str]] = {
     # Datastar compiles its data-* expressions with Function(), and htmx its hx-on handlers:
     # 'unsafe-eval'. No inline <script> anywhere, so no 'unsafe-inline'. The CDN is the origin of
     # Datastar's default REALTIME["DATASTAR_URL"]; a self-hosted copy needs only 'self'.
-    "script-src": ["'self'", "'unsafe-eval'", "https://cdn.jsdelivr.net"],
+    "script-src": ["'self'", "'unsafe-eval'"],
     "style-src": ["'self'"],
     "img-src": ["'self'", "data:"],
     "connect-src": ["'self'"],  # Datastar's @get/@post and the SSE streams
@@ -143,10 +143,6 @@ SECURE_CSP: dict[str, list[str]] = {
 
 # The reusable app's settings: one dict, documented in docs/reference.md.
 REALTIME: dict[str, object] = {}
-if os.environ.get("REALTIME_DATASTAR_URL"):
-    # Self-host the Datastar client (the browser tests serve a local copy this way).
-    REALTIME["DATASTAR_URL"] = os.environ["REALTIME_DATASTAR_URL"]
-    REALTIME["DATASTAR_INTEGRITY"] = None
 
 LOGGING = {
     "version": 1,

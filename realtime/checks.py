@@ -15,7 +15,8 @@ def register() -> None:
     """Register every check of the app (called from ``RealtimeConfig.ready``)."""
     checks.register(check_settings)
     checks.register(check_app_order)
-    checks.register(check_database, checks.Tags.database)
+    # Not tagged "database": it reads settings only, so plain `manage.py check` runs it too.
+    checks.register(check_database)
     checks.register(check_asgi)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -31,6 +31,8 @@ from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections, transaction
+from django.db.models import Model
+from django.forms import modelform_factory
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.views import View
@@ -231,8 +233,9 @@ def wait_for_detached_commands() -> None:
 
 
 def command(
-    form_class: type[forms.Form] = forms.Form,
+    form_class: type[forms.BaseForm] | type[Model] = forms.Form,
     *,
+    fields: Sequence[str] | None = None,
     name: str | None = None,
     login_required: bool = False,
     permission_required: str | tuple[str, ...] | None = None,
@@ -240,16 +243,28 @@ def command(
 ) -> Callable[[Callable[..., None]], Callable[..., HttpResponseBase]]:
     """Turn ``handler(request, form, **url_kwargs)`` into a command view (see :class:`CommandView`).
 
-    ``login_required`` answers 403 to anonymous users (commands are not pages to redirect from);
+    ``command(Task, fields=["title"])`` stands for ``command(modelform_factory(Task, fields=...))``
+    (the handler gets the ``ModelForm``; ``form.save()`` writes the row). ``login_required``
+    answers 403 to anonymous users (commands are not pages to redirect from);
     ``permission_required`` names Django permissions the user must hold.
     """
+    if isinstance(form_class, type) and issubclass(form_class, Model):
+        if not fields:
+            raise ImproperlyConfigured(
+                f"command({form_class.__name__}) needs fields=[...]: the fields the command sets."
+            )
+        form: type[forms.BaseForm] = modelform_factory(form_class, fields=list(fields))
+    elif fields is not None:
+        raise ImproperlyConfigured("fields= goes with a model: command(Model, fields=[...]).")
+    else:
+        form = form_class
     if permission_required is not None and not permission_required:
         raise ImproperlyConfigured("permission_required must name at least one permission.")
 
     def decorate(handler: Callable[..., None]) -> Callable[..., HttpResponseBase]:
         bases: list[type] = []
         attrs: dict[str, Any] = {
-            "form_class": form_class,
+            "form_class": form,
             "name": name or handler.__name__,
             "detached": detached,
             "handle": lambda self, form: handler(self.request, form, *self.args, **self.kwargs),

@@ -16,9 +16,20 @@ from django.core.exceptions import ImproperlyConfigured
 
 from realtime.request_data import SIGNAL_NAME
 
-#: Datastar's browser runtime, pinned to a 1.0.x release.
-DEFAULT_DATASTAR_URL = (
-    "https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.1/bundles/datastar.js"
+#: The Datastar browser runtime shipped in the app's static files (see its README.md beside it):
+#: what ``{% datastar_script %}`` loads when ``DATASTAR_URL`` is ``None``.
+BUNDLED_DATASTAR = "realtime/datastar/datastar.js"
+
+#: Subresource Integrity hashes of Datastar builds, by the exact URL ``DATASTAR_URL`` names: the
+#: tag emits the hash when ``DATASTAR_INTEGRITY`` is unset. Only hashes computed here from the bytes
+#: themselves belong in it. The official CDN builds could not be downloaded where this table was
+#: made, so it holds none of them yet: with a CDN URL, set ``DATASTAR_INTEGRITY`` yourself. (The
+#: bundled file gets no hash: ``ManifestStaticFilesStorage`` rewrites its source-map line.)
+KNOWN_DATASTAR_INTEGRITY: dict[str, str] = {}
+
+#: sha384 of the bundled file, for whoever serves that exact file from another host.
+BUNDLED_DATASTAR_INTEGRITY = (
+    "sha384-+VX0eVrYA9YR1ZIc3w8hvJxTB/toZLSSV6ldjZX1A8vooluHRJWne19iZ8zXQU/B"
 )
 
 
@@ -43,8 +54,9 @@ class Config:
     #: First and longest delay, in seconds, between the listener's reconnection attempts.
     RECONNECT_DELAY: float = 0.1
     RECONNECT_MAX_DELAY: float = 5.0
-    #: Browser runtime: the URL ``{% datastar_script %}`` loads, and its SRI hash (or None).
-    DATASTAR_URL: str = DEFAULT_DATASTAR_URL
+    #: Browser runtime: the URL ``{% datastar_script %}`` loads (``None``: the bundled file,
+    #: through ``{% static %}``), and its SRI hash (``None``: the known hash of that URL, if any).
+    DATASTAR_URL: str | None = None
     DATASTAR_INTEGRITY: str | None = None
     #: The Datastar signal that carries a tab's private id (must not start with "_").
     TAB_SIGNAL: str = "tab"
@@ -104,9 +116,12 @@ def _validate(values: dict[str, Any]) -> None:
         raise ImproperlyConfigured(
             "REALTIME['CLIENT_ADDRESS_HEADER'] must be None or a header name."
         )
-    for key in ("BACKEND", "DATABASE", "CHANNEL", "DATASTAR_URL", "TAB_SIGNAL"):
+    for key in ("BACKEND", "DATABASE", "CHANNEL", "TAB_SIGNAL"):
         if not isinstance(values[key], str) or not values[key]:
             raise ImproperlyConfigured(f"REALTIME[{key!r}] must be a non-empty string.")
+    for key in ("DATASTAR_URL", "DATASTAR_INTEGRITY"):
+        if values[key] is not None and (not isinstance(values[key], str) or not values[key]):
+            raise ImproperlyConfigured(f"REALTIME[{key!r}] must be None or a non-empty string.")
     if not SIGNAL_NAME.fullmatch(values["TAB_SIGNAL"]):
         raise ImproperlyConfigured(
             "REALTIME['TAB_SIGNAL'] must be letters and digits, not starting with '_'."

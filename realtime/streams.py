@@ -24,12 +24,15 @@ Rendering runs on the render pool (:mod:`realtime.rendering`), shared among stre
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
+from django.db import DatabaseError
+from django.db.models import QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -56,6 +59,11 @@ from realtime.sending import send_pieces
 from realtime.stream_loop import StreamLoop, StreamSpec
 from realtime.tabs import pop_tab, tab_topic
 
+logger = logging.getLogger("realtime")
+
+#: Milliseconds a client waits before reopening a stream that could not open (SSE ``retry``).
+UNAVAILABLE_RETRY_MS = 10_000
+
 
 class StreamView(View):
     """An async SSE stream that re-renders templates whenever its topics are published.
@@ -70,6 +78,10 @@ class StreamView(View):
     topics: Sequence[str] = ()
     #: Template rendered with :meth:`get_context_data` and sent as a ``datastar-patch-elements``.
     template_name: str | None = None
+    #: Rows to render, as Django's ``ListView`` has them: re-run for every render and put in the
+    #: context as ``object_list`` and ``<model>_list``; ``template_name`` then defaults to
+    #: ``<app_label>/<model>_list.html``.
+    queryset: QuerySet[Any] | None = None
     #: CSS selector the patch targets; ``None`` morphs elements by their ``id`` (fat morph).
     selector: str | None = None
     #: Datastar patch mode (``outer``, ``inner``, ``append``, ...); ``None`` is Datastar's default.
@@ -92,6 +104,27 @@ class StreamView(View):
         self.signals, self.tab = {}, None
         self._rechecking = False
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """Open the stream; when the database fails while opening it (authorization reads the
+        session and the user), answer an empty event stream that asks the client to come back in
+        :data:`UNAVAILABLE_RETRY_MS` instead of a 500: Datastar 1.0.1 retries a 5xx every second
+        without limit, and an ``EventSource`` would give up for good."""
+        if self._rechecking:  # recheck_access() reads the outcome itself
+            return super().dispatch(request, *args, **kwargs)
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except DatabaseError:
+            logger.exception(
+                "realtime: %s could not open (database error); the client retries in %d s",
+                type(self).__name__,
+                UNAVAILABLE_RETRY_MS // 1000,
+            )
+            return HttpResponse(
+                f"retry: {UNAVAILABLE_RETRY_MS}\n\n",
+                content_type="text/event-stream",
+                headers={"Cache-Control": "no-store"},
+            )
+
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if self._rechecking:
             # recheck_access() re-running dispatch: every rule before this point passed.
@@ -110,7 +143,7 @@ class StreamView(View):
             return HttpResponseBadRequest(str(exc), content_type="text/plain")
         self.tab = pop_tab(request, signals)
         self.signals = {name: signals[name] for name in self.signal_names if name in signals}
-        if self.template_name is None and type(self).render_html is StreamView.render_html:
+        if self.get_template_name() is None and type(self).render_html is StreamView.render_html:
             # Fail before streaming: a render that can never succeed would be retried forever.
             raise ImproperlyConfigured(
                 f"{type(self).__name__} needs a template_name or a render_html()."
@@ -237,7 +270,19 @@ class StreamView(View):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         """The template context. Runs on a worker thread: the ORM may be used freely."""
-        return {"view": self, **kwargs}
+        context = {"view": self, **kwargs}
+        if self.queryset is not None:
+            rows = self.queryset.all()  # a fresh QuerySet: the class attribute's would cache rows
+            context.setdefault("object_list", rows)
+            context.setdefault(f"{rows.model._meta.model_name}_list", rows)
+        return context
+
+    def get_template_name(self) -> str | None:
+        """:attr:`template_name`, else ``<app_label>/<model>_list.html`` for a :attr:`queryset`."""
+        if self.template_name is None and self.queryset is not None:
+            meta = self.queryset.model._meta
+            return f"{meta.app_label}/{meta.model_name}_list.html"
+        return self.template_name
 
     def get_render_key(self) -> Hashable | None:
         """Everything the rendered bytes depend on; streams with equal keys share one render.
@@ -264,12 +309,13 @@ class StreamView(View):
         return None
 
     def render_html(self, context: dict[str, Any]) -> str:
-        """The HTML of one render (by default, :attr:`template_name` with ``context``)."""
-        if self.template_name is None:
+        """The HTML of one render (by default, :meth:`get_template_name` with ``context``)."""
+        template_name = self.get_template_name()
+        if template_name is None:
             raise ImproperlyConfigured(
                 f"{type(self).__name__} needs a template_name or a render_html()."
             )
-        return render_to_string(self.template_name, context, request=self.request)
+        return render_to_string(template_name, context, request=self.request)
 
     def render_stream(self) -> bytes:
         """One complete render as SSE bytes. Runs on a worker thread."""

@@ -46,8 +46,14 @@ class TicketFilters:
         )
 
     def as_signals(self) -> dict[str, Any]:
-        """The filters as the page's ``filter`` signals."""
-        return {"status": self.status, "note": self.note, "page": self.page, "ticket": self.ticket}
+        """The filters as the page's ``filter`` signals.
+
+        No ticket is ``""``, not ``None``: Datastar deletes a signal patched with ``null``, and
+        the page's first read of the missing ``$filter.ticket`` would create it, a signal patch
+        that reopens the stream right after it opened.
+        """
+        ticket = "" if self.ticket is None else self.ticket
+        return {"status": self.status, "note": self.note, "page": self.page, "ticket": ticket}
 
 
 def _int(value: Any) -> int | None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import translation
 from django.views.generic import TemplateView
 
@@ -58,12 +59,21 @@ def customer_id(request: HttpRequest) -> int:
 
 
 class StaffPageMixin(UserPassesTestMixin):
-    """Pages for agents: anonymous visitors go to the login page, customers get 403."""
+    """Pages for agents: anonymous visitors go to the login page, customers get a 403 page that
+    says why (rendered here, not raised: a refused page is no error worth a traceback)."""
 
     def test_func(self) -> bool:
         """Whether the request's user is an active staff member."""
         user = self.request.user  # type: ignore[attr-defined]
         return bool(user.is_active and user.is_staff)
+
+    def handle_no_permission(self) -> HttpResponse:  # type: ignore[override]
+        """The login page for visitors; for a logged-in customer, a 403 page that explains."""
+        request: HttpRequest = self.request  # type: ignore[attr-defined]
+        if not request.user.is_authenticated:
+            return super().handle_no_permission()  # type: ignore[no-any-return]
+        reason = "The agent desk is for support agents. Your own tickets are in My tickets."
+        return render(request, "403.html", {"reason": reason}, status=403)
 
 
 class DeskPage(StaffPageMixin, TemplateView):

@@ -1,6 +1,7 @@
 """Template tags for live pages: ``{% load realtime %}``.
 
-- ``{% datastar_script %}`` loads the Datastar runtime (``REALTIME['DATASTAR_URL']``).
+- ``{% datastar_script %}`` loads the Datastar runtime: the app's bundled copy through
+  ``{% static %}``, or ``REALTIME['DATASTAR_URL']`` with its Subresource Integrity hash.
 - ``{% realtime_page stream_url %}`` goes on the page's root element: it gives the tab a private
   id, keeps the CSRF token in a local signal (``$_csrf``, never sent as a signal) and opens the
   stream with ``data-init``, reconnecting whenever the stream ends or fails.
@@ -45,10 +46,11 @@ from urllib.parse import urlencode
 from django import template
 from django.middleware.csrf import get_token
 from django.template.context import Context
+from django.templatetags.static import static
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from realtime.conf import get_config
+from realtime.conf import BUNDLED_DATASTAR, KNOWN_DATASTAR_INTEGRITY, get_config
 from realtime.expressions import js_literal
 from realtime.request_data import SIGNAL_NAME
 from realtime.tabs import new_tab_id
@@ -58,15 +60,25 @@ register = template.Library()
 
 @register.simple_tag
 def datastar_script() -> SafeString:
-    """``<script type="module">`` for the Datastar runtime, with its SRI hash when configured."""
+    """``<script type="module">`` for the Datastar runtime.
+
+    By default the copy bundled in the app's static files (no network needed); with
+    ``DATASTAR_URL`` set, that URL with its SRI hash (``DATASTAR_INTEGRITY``, else the known hash
+    of that URL, if any).
+    """
     config = get_config()
-    if config.DATASTAR_INTEGRITY:
+    if config.DATASTAR_URL is None:
+        url, integrity = static(BUNDLED_DATASTAR), config.DATASTAR_INTEGRITY
+    else:
+        url = config.DATASTAR_URL
+        integrity = config.DATASTAR_INTEGRITY or KNOWN_DATASTAR_INTEGRITY.get(url)
+    if integrity:
         return format_html(
             '<script type="module" src="{}" integrity="{}" crossorigin="anonymous"></script>',
-            config.DATASTAR_URL,
-            config.DATASTAR_INTEGRITY,
+            url,
+            integrity,
         )
-    return format_html('<script type="module" src="{}"></script>', config.DATASTAR_URL)
+    return format_html('<script type="module" src="{}"></script>', url)
 
 
 def _js(value: str) -> str:
@@ -86,6 +98,10 @@ def _stream_get(stream_url: str, only: str) -> str:
     ``only`` names the signals sent with it (comma-separated top-level names; the tab id is always
     sent): what the stream renders from, and so what its render key holds. Empty: every signal.
     """
+    # 'always' reopens a stream that ended (server restart, shutdown); every Datastar 1.0.x client
+    # reads these names the same. Cancellation stays Datastar's default ('auto'): reopening from the
+    # same element (new filter signals) replaces the previous stream on 1.0.1 (which cancels per
+    # element) and on 1.0.2+ (per method and URL) alike.
     options = "retry: 'always', retryMaxCount: 1000, openWhenHidden: true"
     names = [name.strip() for name in only.split(",") if name.strip()]
     if names:
@@ -114,10 +130,19 @@ def stream_get(stream_url: str, only: str = "") -> SafeString:
     return format_html("{}", _stream_get(stream_url, only))
 
 
+#: A command's fetch options, alike on every Datastar 1.0.x client: no request cancels another
+#: (1.0.2+ would abort an in-flight POST when the same command is sent again; 1.0.1 one sent from
+#: the element that holds the stream would abort the stream), and no automatic retry (1.0.2+ retries
+#: a 5xx; a command is not idempotent, so a failed one is the user's to send again).
+COMMAND_OPTIONS = "requestCancellation: 'disabled', retry: 'never'"
+
+
 @register.simple_tag
 def command_post(url: str) -> SafeString:
     """The Datastar action posting to ``url`` with the CSRF header (for ``data-on:*``)."""
-    return format_html("{}", f"@post({_js(url)}, {{headers: {{'X-CSRFToken': $_csrf}}}})")
+    return format_html(
+        "{}", f"@post({_js(url)}, {{headers: {{'X-CSRFToken': $_csrf}}, {COMMAND_OPTIONS}}})"
+    )
 
 
 @register.simple_tag(takes_context=True)

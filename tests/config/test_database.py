@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import psycopg
@@ -10,7 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from config.database import database_settings, embedded_settings
+from config.database import database_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,19 +42,10 @@ def test_embedded_server_when_unset() -> None:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_missing_embedded_extra_is_one_clear_line(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setitem(sys.modules, "pgserver", None)
-    with pytest.raises(ImproperlyConfigured, match=r"pip install -e '\.\[embedded\]'") as info:
-        embedded_settings(tmp_path / "pgdata")
-    assert "\n" not in str(info.value)
-
-
-def test_unstartable_server_is_one_clear_line(tmp_path: Path) -> None:
-    with pytest.raises(ImproperlyConfigured, match="could not start") as info:
-        embedded_settings(tmp_path / "missing-parent" / "pgdata")
-    assert "\n" not in str(info.value)
+def test_demo_adds_a_pool() -> None:
+    config = database_settings(ROOT, {"DATABASE_URL": "postgres://a@db.example/desk"})
+    assert config["OPTIONS"]["pool"]["max_size"] == 20
+    assert config["CONN_HEALTH_CHECKS"] is True
 
 
 @pytest.mark.django_db

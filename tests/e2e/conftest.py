@@ -1,20 +1,16 @@
-"""Real-browser fixtures: Datastar served offline, Debian's Chromium through Playwright, a uvicorn
-server in a subprocess on the test database, and one browser context per user.
+"""Real-browser fixtures: Debian's Chromium through Playwright, a uvicorn server in a subprocess
+on the test database, and one browser context per user.
 
-Nothing leaves the machine: every request that is not for the server under test is answered by
-the browser context's route handler, either with the cached Datastar client (for the pinned CDN
-URL that ``{% datastar_script %}`` loads) or with an abort.
+Nothing leaves the machine and nothing is downloaded: the pages load Datastar from the app's own
+static files (served by the test server), and every request to another host is aborted, never
+answered (:attr:`Browsers.blocked` lists them).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import subprocess
-import sys
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +27,6 @@ from tests.conftest import ROOT
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 from tests.e2e.server import ServerProcess, test_database_url
 
-STARHTML = "starhtml==0.7.0"
-DATASTAR_MEMBER = "starhtml/static/js/datastar-core.js"
-DATASTAR_VERSION = "1.0.1"
-#: sha256 of that file as starhtml 0.7.0 ships it (Datastar v1.0.1 with two small StarHTML fixes).
-DATASTAR_SHA256 = "31c8c9efb895beadeba5f73407c3ca60201dee321c5dea56c182817b475bde9f"
-CACHE = ROOT / ".cache" / "e2e"
 ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "correct horse battery staple 42"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -44,52 +34,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 def chromium_path() -> str | None:
     return shutil.which("chromium")
-
-
-def datastar_client() -> Path:
-    """Datastar's browser client, from the ``starhtml`` wheel, cached under ``.cache/e2e/``."""
-    target = CACHE / f"datastar-{DATASTAR_VERSION}.js"
-    if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == DATASTAR_SHA256:
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    wheels = sorted(CACHE.glob("starhtml-0.7.0-*.whl"))
-    if not wheels:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--quiet",
-                STARHTML,
-                "--dest",
-                str(CACHE),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        wheels = sorted(CACHE.glob("starhtml-0.7.0-*.whl"))
-        if result.returncode or not wheels:
-            pytest.fail(
-                f"could not fetch the Datastar client ({STARHTML} from PyPI) for the browser "
-                f"tests:\n{result.stdout}{result.stderr}"
-            )
-    with zipfile.ZipFile(wheels[0]) as wheel:
-        source = wheel.read(DATASTAR_MEMBER)
-    if hashlib.sha256(source).hexdigest() != DATASTAR_SHA256:
-        pytest.fail(f"{wheels[0].name}:{DATASTAR_MEMBER} is not the pinned Datastar client")
-    partial = target.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_bytes(source)
-    partial.replace(target)  # atomic: a concurrent run sees the whole file or none
-    return target
-
-
-@pytest.fixture(scope="session")
-def datastar_js() -> bytes:
-    return datastar_client().read_bytes()
 
 
 @pytest.fixture(scope="package")
@@ -186,8 +130,8 @@ class Browsers:
 
     browser: Any
     server: ServerProcess
-    datastar_js: bytes
     contexts: list[Any] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)  # URLs of other hosts, aborted
 
     def context(self) -> Any:
         context = self.browser.new_context(viewport={"width": 1280, "height": 860})
@@ -199,19 +143,8 @@ class Browsers:
         return context
 
     def _offline(self, route: Any) -> None:
-        from realtime.conf import DEFAULT_DATASTAR_URL
-
-        if route.request.url == DEFAULT_DATASTAR_URL:
-            route.fulfill(
-                status=200,
-                body=self.datastar_js,
-                headers={
-                    "Content-Type": "text/javascript; charset=utf-8",
-                    "Access-Control-Allow-Origin": "*",
-                },
-            )
-        else:
-            route.abort()
+        self.blocked.append(route.request.url)
+        route.abort("internetdisconnected")
 
     def tab(self, username: str | None, context: Any = None) -> Tab:
         """A new page, logged in as ``username`` (in a new context unless one is given)."""
@@ -239,8 +172,8 @@ class Browsers:
 
 
 @pytest.fixture
-def browsers(browser: Any, server: ServerProcess, datastar_js: bytes) -> Iterator[Browsers]:
-    opened = Browsers(browser, server, datastar_js)
+def browsers(browser: Any, server: ServerProcess) -> Iterator[Browsers]:
+    opened = Browsers(browser, server)
     try:
         yield opened
     finally:

@@ -84,7 +84,6 @@ class ServerProcess:
             DATABASE_URL=self.database,
             REALTIME_OVERRIDES=json.dumps(self.realtime),
         )
-        env.pop("REALTIME_DATASTAR_URL", None)
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set while Playwright runs; not for the server
         env.update(self.extra_env)
         return env

@@ -89,3 +89,14 @@ def test_w002_no_asgi_application() -> None:
 def test_check_command_fails_on_errors() -> None:
     with override_settings(REALTIME={"CHANNEL": ""}), pytest.raises(SystemCheckError):
         call_command("check")
+
+
+@IGNORE_DATABASES_OVERRIDE
+@override_settings(DATABASES=SQLITE)
+def test_plain_check_command_reports_e002_for_sqlite() -> None:
+    # Not only with --database or at migrate: `manage.py check` on SQLite says it at once.
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    with pytest.raises(SystemCheckError, match="E002"):
+        call_command("check")

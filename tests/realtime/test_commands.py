@@ -455,3 +455,18 @@ def test_wait_for_detached_commands_waits() -> None:
     wait_for_detached_commands()
     assert names() == ["slow"]
     wait_for_detached_commands()  # nothing pending: returns at once
+
+
+def test_command_from_a_model_and_its_fields() -> None:
+    from django.forms import ModelForm
+
+    from realtime import command
+
+    view = command(Group, fields=["name"])(lambda request, form: form.save())
+    form_class = view.view_class.form_class  # type: ignore[attr-defined]
+    assert issubclass(form_class, ModelForm)
+    assert list(form_class.base_fields) == ["name"]
+    with pytest.raises(ImproperlyConfigured, match=r"command\(Group\) needs fields="):
+        command(Group)
+    with pytest.raises(ImproperlyConfigured, match="fields= goes with a model"):
+        command(fields=["name"])

@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from realtime.conf import DEFAULT_DATASTAR_URL, Config, get_config
+from realtime.conf import Config, get_config
 
 
 def test_defaults() -> None:
@@ -21,8 +21,7 @@ def test_defaults() -> None:
     assert config.CHANNEL == "realtime"
     assert config.HEARTBEAT == 15.0
     assert config.STALL_TIMEOUT == 30.0
-    assert config.DATASTAR_URL == DEFAULT_DATASTAR_URL
-    assert "datastar@1.0." in DEFAULT_DATASTAR_URL
+    assert config.DATASTAR_URL is None  # the bundled client
     assert config.DATASTAR_INTEGRITY is None
     assert config.TAB_SIGNAL == "tab"
     assert config.STREAM_COMPRESSION == "gzip"
@@ -79,6 +78,8 @@ def test_every_key_is_documented_in_the_reference() -> None:
         ({"RECONNECT_DELAY": True}, "REALTIME['RECONNECT_DELAY'] must be a non-negative number"),
         ({"RECONNECT_MAX_DELAY": None}, "REALTIME['RECONNECT_MAX_DELAY']"),
         ({"BACKEND": ""}, "REALTIME['BACKEND'] must be a non-empty string"),
+        ({"DATASTAR_URL": ""}, "REALTIME['DATASTAR_URL'] must be None or a non-empty string"),
+        ({"DATASTAR_INTEGRITY": 1}, "REALTIME['DATASTAR_INTEGRITY'] must be None or a non-empty"),
         ({"DATABASE": 1}, "REALTIME['DATABASE'] must be a non-empty string"),
         ({"CHANNEL": "x" * 64}, "63-byte"),
         ({"TAB_SIGNAL": "_tab"}, "REALTIME['TAB_SIGNAL'] must be letters and digits"),

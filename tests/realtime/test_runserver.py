@@ -69,3 +69,12 @@ def test_banner_names_uvicorn(runserver: tuple[subprocess.Popen[bytes], int]) ->
     os.killpg(process.pid, signal.SIGINT)
     output, _ = process.communicate(timeout=10)
     assert b"Starting ASGI development server (uvicorn)" in output
+
+
+def test_help_explains_shutdown_timeout() -> None:
+    from realtime.management.commands.runserver import Command
+
+    text = Command().create_parser("manage.py", "runserver").format_help()
+    assert "--shutdown-timeout SECONDS" in text
+    assert "With --noreload" in " ".join(text.split())
+    assert "default: 3.0" in " ".join(text.split())

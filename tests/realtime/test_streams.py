@@ -574,3 +574,52 @@ def test_open_streams_hold_no_request_thread() -> None:
         finally:
             for stream in streams:
                 stream.close()
+
+
+def test_a_database_error_while_opening_asks_the_client_to_come_back_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Not a 500: Datastar 1.0.1 retries a 5xx stream every second, forever.
+    from django.db import OperationalError
+    from django.test import AsyncRequestFactory
+
+    from realtime import StreamView
+    from realtime.streams import UNAVAILABLE_RETRY_MS
+
+    class Unreachable(StreamView):
+        template_name = "never.html"
+
+        def has_permission(self) -> bool:
+            raise OperationalError("connection refused")
+
+    request = AsyncRequestFactory().get("/s/", HTTP_DATASTAR_REQUEST="true")
+    with caplog.at_level("ERROR", logger="realtime"):
+        response = Unreachable.as_view()(request)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/event-stream")
+    assert response.content == f"retry: {UNAVAILABLE_RETRY_MS}\n\n".encode()
+    assert "Unreachable could not open (database error)" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_queryset_is_rendered_like_a_list_view_and_re_run_each_time() -> None:
+    from django.contrib.auth.models import Group
+
+    from realtime import StreamView
+
+    class Groups(StreamView):
+        topics = ["groups"]
+        queryset = Group.objects.order_by("pk")
+
+    view = Groups()
+    assert view.get_template_name() == "auth/group_list.html"
+    Group.objects.create(name="first")
+    first = view.get_context_data()
+    assert [g.name for g in first["object_list"]] == ["first"]
+    assert first["group_list"] is first["object_list"]
+    Group.objects.create(name="second")
+    assert [g.name for g in view.get_context_data()["group_list"]] == ["first", "second"]
+    assert Groups.queryset is not None
+    assert Groups.queryset._result_cache is None
+    Groups.template_name = "explicit.html"
+    assert view.get_template_name() == "explicit.html"

@@ -10,7 +10,7 @@ from django.middleware.csrf import _unmask_cipher_token, get_token
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory, override_settings
 
-from realtime.conf import DEFAULT_DATASTAR_URL
+from realtime import conf
 from tests.realtime.conftest import Elements
 
 
@@ -23,9 +23,30 @@ def only_tag(html: str) -> tuple[str, dict[str, str | None]]:
     return tag
 
 
-def test_datastar_script_default_is_the_pinned_release() -> None:
+def test_datastar_script_default_is_the_bundled_client() -> None:
     html = render("{% datastar_script %}")
-    assert html == f'<script type="module" src="{DEFAULT_DATASTAR_URL}"></script>'
+    assert html == '<script type="module" src="/static/realtime/datastar/datastar.js"></script>'
+
+
+def test_datastar_script_follows_static_url() -> None:
+    with override_settings(STATIC_URL="https://static.example/assets/"):
+        _tag, attrs = only_tag(render("{% datastar_script %}"))
+    assert attrs == {
+        "type": "module",
+        "src": "https://static.example/assets/realtime/datastar/datastar.js",
+    }
+
+
+def test_datastar_script_cdn_url_gets_its_known_integrity(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "https://cdn.example/datastar@1.0.1/datastar.js"
+    monkeypatch.setitem(conf.KNOWN_DATASTAR_INTEGRITY, url, "sha384-known")
+    with override_settings(REALTIME={"DATASTAR_URL": url}):
+        _tag, attrs = only_tag(render("{% datastar_script %}"))
+    assert attrs["integrity"] == "sha384-known"
+    assert attrs["crossorigin"] == "anonymous"
+    with override_settings(REALTIME={"DATASTAR_URL": "https://cdn.example/other.js"}):
+        _tag, attrs = only_tag(render("{% datastar_script %}"))
+    assert "integrity" not in attrs  # an unknown build: no guessed hash
 
 
 def test_datastar_script_with_integrity() -> None:
@@ -122,7 +143,10 @@ def test_command_post_holds_no_secret() -> None:
     html = render('<button data-on:click="{% command_post url %}">', url="/cmd/", request=request)
     [(_tag, attrs)] = Elements(html).tags
     action = attrs["data-on:click"]
-    assert action == "@post(\"/cmd/\", {headers: {'X-CSRFToken': $_csrf}})"
+    assert action == (
+        "@post(\"/cmd/\", {headers: {'X-CSRFToken': $_csrf}, "
+        "requestCancellation: 'disabled', retry: 'never'})"
+    )
     assert secret not in html
     assert "csrf" not in html.lower().replace("x-csrftoken", "").replace("$_csrf", "")
 

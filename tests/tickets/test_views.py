@@ -53,9 +53,42 @@ class TestPages:
         assert response.status_code == 302
         assert response["Location"].startswith("/login/")
 
-    def test_desk_is_for_agents_only(self, client: Client, alice: User) -> None:
+    def test_desk_is_for_agents_only(
+        self, client: Client, alice: User, caplog: pytest.LogCaptureFixture
+    ) -> None:
         client.force_login(alice)
-        assert client.get("/desk/").status_code == 403
+        with caplog.at_level("WARNING", logger="django.request"):
+            response = client.get("/desk/")
+        assert response.status_code == 403
+        html = response.content.decode()
+        assert "You can&#x27;t open this page" in html or "You can't open this page" in html
+        assert "The agent desk is for support agents" in html
+        assert "logged in as <strong>alice</strong>" in html
+        assert 'href="/my/"' in html  # where this user can go instead
+        # A refused page is logged as one line, not as an error with a traceback.
+        [record] = [r for r in caplog.records if r.name == "django.request"]
+        assert record.levelname == "WARNING"
+        assert record.exc_info is None
+
+    def test_other_refusals_get_the_403_page_too(self, client: Client, alice: User) -> None:
+        from django.core.exceptions import PermissionDenied
+        from django.test import RequestFactory
+        from django.views.defaults import permission_denied
+
+        request = RequestFactory().get("/anything/")
+        request.user = alice
+        response = permission_denied(request, PermissionDenied())
+        assert response.status_code == 403
+        assert b"open this page" in response.content
+
+    def test_home_hides_the_desk_from_customers(self, client: Client, alice: User) -> None:
+        assert (
+            b'href="/desk/"' in client.get("/").content.split(b'aria-labelledby="how-to-title"')[0]
+        )
+        client.force_login(alice)
+        hero = client.get("/").content.split(b'aria-labelledby="how-to-title"')[0]
+        assert b'href="/desk/"' not in hero
+        assert b'href="/my/"' in hero
 
     def test_desk_first_paint(self, client: Client, agent: User, make_ticket: MakeTicket) -> None:
         ticket = make_ticket(subject="Printer on fire", agent_note="Called")

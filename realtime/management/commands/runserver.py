@@ -54,7 +54,10 @@ class Command(DjangoRunserverCommand):
             "--shutdown-timeout",
             type=float,
             default=3.0,
-            help="Seconds open responses get to finish on Ctrl-C before they are cancelled.",
+            metavar="SECONDS",
+            help="With --noreload: seconds open responses (streams) get to finish on Ctrl-C "
+            "before they are cancelled (default: %(default)s). Under the autoreloader, Ctrl-C "
+            "and code changes end the server process at once.",
         )
 
     def get_application(self, **options: Any) -> ASGIApp:
