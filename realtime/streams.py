@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from functools import wraps
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -104,26 +105,33 @@ class StreamView(View):
         self.signals, self.tab = {}, None
         self._rechecking = False
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        """Open the stream; when the database fails while opening it (authorization reads the
-        session and the user), answer an empty event stream that asks the client to come back in
-        :data:`UNAVAILABLE_RETRY_MS` instead of a 500: Datastar 1.0.1 retries a 5xx every second
-        without limit, and an ``EventSource`` would give up for good."""
-        if self._rechecking:  # recheck_access() reads the outcome itself
-            return super().dispatch(request, *args, **kwargs)
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        except DatabaseError:
-            logger.exception(
-                "realtime: %s could not open (database error); the client retries in %d s",
-                type(self).__name__,
-                UNAVAILABLE_RETRY_MS // 1000,
-            )
-            return HttpResponse(
-                f"retry: {UNAVAILABLE_RETRY_MS}\n\n",
-                content_type="text/event-stream",
-                headers={"Cache-Control": "no-store"},
-            )
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
+        """The view function; when the database fails while the stream opens (authorization
+        reads the session and the user, in the access mixins before this class's own code), it
+        answers an empty event stream that asks the client to come back in
+        :data:`UNAVAILABLE_RETRY_MS` instead of a 500: Datastar 1.0.1 retries a 5xx every
+        second without limit, and an ``EventSource`` would give up for good."""
+        view = super().as_view(**initkwargs)
+
+        @wraps(view)
+        def open_stream(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                response: HttpResponseBase = view(request, *args, **kwargs)
+            except DatabaseError:
+                logger.exception(
+                    "realtime: %s could not open (database error); the client retries in %d s",
+                    cls.__name__,
+                    UNAVAILABLE_RETRY_MS // 1000,
+                )
+                return HttpResponse(
+                    f"retry: {UNAVAILABLE_RETRY_MS}\n\n",
+                    content_type="text/event-stream",
+                    headers={"Cache-Control": "no-store"},
+                )
+            return response
+
+        return open_stream
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if self._rechecking:

@@ -580,6 +580,7 @@ def test_a_database_error_while_opening_asks_the_client_to_come_back_later(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Not a 500: Datastar 1.0.1 retries a 5xx stream every second, forever.
+    from django.contrib.auth.mixins import UserPassesTestMixin
     from django.db import OperationalError
     from django.test import AsyncRequestFactory
 
@@ -592,13 +593,22 @@ def test_a_database_error_while_opening_asks_the_client_to_come_back_later(
         def has_permission(self) -> bool:
             raise OperationalError("connection refused")
 
-    request = AsyncRequestFactory().get("/s/", HTTP_DATASTAR_REQUEST="true")
-    with caplog.at_level("ERROR", logger="realtime"):
-        response = Unreachable.as_view()(request)
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/event-stream")
-    assert response.content == f"retry: {UNAVAILABLE_RETRY_MS}\n\n".encode()
-    assert "Unreachable could not open (database error)" in caplog.text
+    class UnreachableInAMixin(UserPassesTestMixin, StreamView):
+        """The access mixins run before StreamView's own code (they read the session, the user)."""
+
+        template_name = "never.html"
+
+        def test_func(self) -> bool:
+            raise OperationalError("connection refused")
+
+    for view_class in (Unreachable, UnreachableInAMixin):
+        request = AsyncRequestFactory().get("/s/", HTTP_DATASTAR_REQUEST="true")
+        with caplog.at_level("ERROR", logger="realtime"):
+            response = view_class.as_view()(request)
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/event-stream")
+        assert response.content == f"retry: {UNAVAILABLE_RETRY_MS}\n\n".encode()
+        assert f"{view_class.__name__} could not open (database error)" in caplog.text
 
 
 @pytest.mark.django_db
