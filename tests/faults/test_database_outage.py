@@ -17,7 +17,7 @@ import pytest
 from realtime.testing import post_command
 from tests.e2e.server import ServerProcess
 from tests.faults.postgres import PrivatePostgres
-from tests.faults.test_faults import ADD, libpq_dsn, private_postgres  # noqa: F401
+from tests.faults.test_faults import ADD, libpq_dsn
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,8 @@ def test_pool_recovers_at_once_after_every_backend_is_terminated(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                 " WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
             ).fetchone()
-        assert killed and killed[0] >= 1
+        assert killed
+        assert killed[0] >= 1
         took, failures = outage(server.url, time.monotonic(), "after the kill")
         print(f"outage after terminating every backend: {took:.2f}s, failures {failures}")
         assert took <= 1.0, f"{took:.2f}s of outage ({len(failures)} failed requests)"
@@ -79,4 +80,3 @@ def test_requests_fail_fast_while_down_and_recover_at_once(
         took, failures = outage(server.url, time.monotonic(), "after the restart")
         print(f"outage after PostgreSQL was back: {took:.2f}s, failures {failures}")
         assert took <= 1.0, f"{took:.2f}s of outage ({len(failures)} failed requests)"
-        assert "PoolTimeout" not in server.log_tail(2000) or True
