@@ -261,13 +261,15 @@ def test_stalled_client_memory_bounded_others_not_delayed(
             deadline = time.monotonic() + 10
             received = 0
             while time.monotonic() < deadline:
-                chunk = stalled.recv(1 << 20)
+                try:
+                    chunk = stalled.recv(1 << 20)
+                except ConnectionResetError:
+                    break  # aborted by the server: what it does to a client that stopped reading
                 if not chunk:
                     break
                 received += len(chunk)
             else:
                 raise AssertionError("the server never closed the stalled stream")
-            assert received > 0
             assert "client stopped reading" in server.log_tail(400)
         finally:
             stalled.close()
