@@ -162,3 +162,42 @@ async def test_listener_survives_any_error_and_resyncs(caplog: pytest.LogCapture
     finally:
         await hub.aclose()
     assert "a bug while dispatching" in caplog.text
+
+
+async def listener_pids_now() -> set[int]:
+    """The pids of listener connections to the test database, found by ``application_name``
+    (whatever their last query was: the idle probe changes it)."""
+    info = listener_conninfo("default") | {"application_name": "realtime-test"}
+    async with await psycopg.AsyncConnection.connect(autocommit=True, **info) as conn:
+        cursor = await conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE application_name = 'realtime-listener' AND datname = current_database()"
+        )
+        return {row[0] for row in await cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_shutdown_stops_the_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import weakref
+
+    from realtime.relay import registry
+
+    monkeypatch.setattr(registry, "_hubs", weakref.WeakKeyDictionary())
+    loop = asyncio.get_running_loop()
+    hub = registry._hubs[loop] = Hub(PostgresBackend(), loop)
+    async with hub.subscribe(["groups"]) as subscription:
+        assert hub.backend.connection is not None  # type: ignore[attr-defined]
+        pid = hub.backend.connection.info.backend_pid  # type: ignore[attr-defined]
+        assert pid in await listener_pids_now()
+        registry.close_all_hubs()  # what SIGTERM runs (see realtime.lifecycle)
+        assert await subscription.wait(1)
+        assert subscription.closed
+        for _ in range(100):
+            if pid not in await listener_pids_now():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the listener's connection is still open after shutdown")
+    assert hub.backend.connection is None  # type: ignore[attr-defined]
+    assert not registry._closing
