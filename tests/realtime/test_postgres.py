@@ -201,3 +201,61 @@ async def test_shutdown_stops_the_listener(monkeypatch: pytest.MonkeyPatch) -> N
             raise AssertionError("the listener's connection is still open after shutdown")
     assert hub.backend.connection is None  # type: ignore[attr-defined]
     assert not registry._closing
+
+
+class DeafBackend(PostgresBackend):
+    """A listener that never hears its test notification (what a transaction pool does)."""
+
+    PROBE_TIMEOUT = 0.3
+
+    async def _send_probe(self, message: str) -> bool:
+        return await super()._send_probe(message + "-lost")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_listener_that_hears_nothing_is_reported_loudly_and_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+    import logging
+
+    with override_realtime(RECONNECT_DELAY=0.05):
+        hub = Hub(DeafBackend())
+    before = stats()
+    try:
+        with caplog.at_level(logging.ERROR, logger="realtime"):
+            async with hub.subscribe(["groups"]):
+                for _ in range(100):
+                    if stats()["listener_misconfigured"] >= before["listener_misconfigured"] + 2:
+                        break
+                    await asyncio.sleep(0.05)
+    finally:
+        await hub.aclose()
+    after = stats()
+    assert after["listener_misconfigured"] >= before["listener_misconfigured"] + 2  # retried
+    assert after["listener_connects"] >= before["listener_connects"] + 2
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors
+    assert "REALTIME['LISTEN_DATABASE']" in errors[0].getMessage()
+    assert "PgBouncer" in errors[0].getMessage()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_healthy_listener_hears_its_probe_and_ignores_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    hub = Hub(PostgresBackend())
+    before = stats()
+    try:
+        async with hub.subscribe(["groups"]) as subscription:
+            await notify("!probe from another process")  # skipped, not "malformed"
+            await notify("groups")
+            assert await subscription.wait(5)
+            await asyncio.sleep(0.2)
+    finally:
+        await hub.aclose()
+    after = stats()
+    assert after["listener_misconfigured"] == before["listener_misconfigured"]
+    assert "malformed" not in caplog.text
