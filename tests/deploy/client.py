@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import re
 import ssl
@@ -21,8 +22,11 @@ STREAM = "/test/groups/stream/"
 NAMES = re.compile(r"<li>(.*?)</li>")
 
 
+@functools.cache
 def insecure_tls() -> ssl.SSLContext:
-    """A client context that accepts the test's self-signed certificate (HTTP/1.1 only)."""
+    """A client context that accepts the test's self-signed certificate (HTTP/1.1 only).
+
+    One for all: making one loads the system's CA certificates (tens of milliseconds)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -44,7 +48,8 @@ class Stream:
         """When the first render showing ``name`` arrived (monotonic), or None."""
         return next((at for at, names in self.renders if name in names), None)
 
-    async def run(self) -> None:
+    async def run(self, delay: float = 0.0) -> None:
+        await asyncio.sleep(delay)  # many streams open over a moment, not in one burst
         parts = urlsplit(self.url)
         tls = insecure_tls() if parts.scheme == "https" else None
         while True:
@@ -104,11 +109,11 @@ class Streams:
         self._thread.start()
         # Tasks are referenced here: the loop holds them only weakly.
         self._tasks: list[asyncio.Task[None]] = []
-        for stream in self.streams:
-            self._loop.call_soon_threadsafe(self._spawn, stream)
+        for i, stream in enumerate(self.streams):
+            self._loop.call_soon_threadsafe(self._spawn, stream, i * 0.005)
 
-    def _spawn(self, stream: Stream) -> None:
-        self._tasks.append(self._loop.create_task(stream.run()))
+    def _spawn(self, stream: Stream, delay: float) -> None:
+        self._tasks.append(self._loop.create_task(stream.run(delay)))
 
     def wait(self, predicate: Callable[[Stream], bool], timeout: float, what: str) -> float:
         """Wait until ``predicate`` holds for every stream; return the seconds it took."""

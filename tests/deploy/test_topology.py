@@ -52,7 +52,9 @@ def test_events_reach_clients_through_nginx_as_fast_as_direct(stack: Stack) -> N
         expected = stack.committed()
         for streams in (proxied, straight):
             try:
-                streams.wait(lambda s: s.names == expected, 60, "showing the first render")
+                streams.wait(
+                    lambda s: s.names == expected, 30 + count / 10, "showing the first render"
+                )
             except AssertionError:
                 print(stack.logs())
                 raise
