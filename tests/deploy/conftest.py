@@ -11,14 +11,14 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from realtime.testing import TEST_CSRF_TOKEN
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 from tests.deploy.client import insecure_tls
 from tests.deploy.topology import Nginx, PgBouncer, require
 from tests.e2e.server import ServerProcess
@@ -36,9 +36,10 @@ class Stack:
     apps: list[ServerProcess]
     nginx: Nginx
     directory: Path
-    extra: list[ServerProcess] = field(default_factory=list)
 
-    def app(self, *, listen_url: str | None = None, name: str = "app") -> ServerProcess:
+    def app(
+        self, *, listen_url: str | None = None, name: str = "app", port: int | None = None
+    ) -> ServerProcess:
         """A demo process (not started) on PgBouncer, its listener on ``listen_url``."""
         env = {
             "DJANGO_SETTINGS_MODULE": "tests.deploy.settings",
@@ -48,15 +49,22 @@ class Stack:
         }
         log_dir = self.directory / name
         log_dir.mkdir(exist_ok=True)
-        return ServerProcess(self.pgbouncer.database_url, env=env, log_dir=log_dir)
+        return ServerProcess(self.pgbouncer.database_url, port=port, env=env, log_dir=log_dir)
 
     def logs(self) -> str:
         """The tails of every server's log (shown when a test fails)."""
-        parts = [f"== {app.log_path.name}\n{app.log_tail(40)}" for app in self.apps + self.extra]
+        parts = [f"== {app.log_path.name}\n{app.log_tail(40)}" for app in self.apps]
         return "\n".join([*parts, self.nginx.log(), self.pgbouncer.log()])
 
+    def dsn(self) -> str:
+        """libpq parameters of PostgreSQL itself (not through PgBouncer)."""
+        settings = self.postgres.settings()
+        return psycopg.conninfo.make_conninfo(
+            dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=5432
+        )
+
     def committed(self) -> set[str]:
-        with psycopg.connect(self.postgres.dsn(), autocommit=True) as conn:
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
             return {row[0] for row in conn.execute("SELECT name FROM auth_group")}
 
     def add(self, name: str, base: str | None = None, timeout: float = 10) -> int:
@@ -90,13 +98,6 @@ class Stack:
             connection.close()
 
 
-def _dsn(postgres: PrivatePostgres) -> str:
-    settings = postgres.settings()
-    return psycopg.conninfo.make_conninfo(
-        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=5432
-    )
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     require("nginx")
@@ -106,7 +107,6 @@ def stack() -> Iterator[Stack]:
     directory = Path(tempfile.mkdtemp(prefix="rt-deploy-"))
     directory.chmod(0o755)
     postgres = PrivatePostgres()
-    postgres.dsn = lambda: _dsn(postgres)  # type: ignore[attr-defined]
     started: list[object] = []
     try:
         postgres.start()
@@ -126,13 +126,11 @@ def stack() -> Iterator[Stack]:
         pgbouncer = PgBouncer(directory / "pgbouncer", postgres.data)
         pgbouncer.start()
         started.append(pgbouncer)
-        stack = Stack(postgres, pgbouncer, [], None, directory)  # type: ignore[arg-type]
-        placeholder = [ServerProcess("", log_dir=directory) for _ in range(2)]
-        stack.nginx = Nginx(directory / "nginx", [p.port for p in placeholder], http1=True)
-        for i, spare in enumerate(placeholder):
-            app = stack.app(name=f"app{i}")
-            app.port, app.log_path = spare.port, app.log_dir / f"uvicorn-{spare.port}.log"
-            stack.apps.append(app)
+        ports = [free_port(), free_port()]
+        stack = Stack(
+            postgres, pgbouncer, [], Nginx(directory / "nginx", ports, http1=True), directory
+        )
+        stack.apps = [stack.app(name=f"app{i}", port=port) for i, port in enumerate(ports)]
         for app in stack.apps:
             app.start()
             started.append(app)
