@@ -259,3 +259,30 @@ async def test_a_healthy_listener_hears_its_probe_and_ignores_others(
     after = stats()
     assert after["listener_misconfigured"] == before["listener_misconfigured"]
     assert "malformed" not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_probe_that_cannot_be_sent_leaves_the_listener_alone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from realtime.relay import postgres
+
+    real = postgres.listener_conninfo
+
+    def conninfo(alias: str) -> dict[str, object]:
+        unreachable = {"host": "127.0.0.1", "port": 1} if alias == "unreachable" else {}
+        return real("default") | unreachable
+
+    monkeypatch.setattr(postgres, "listener_conninfo", conninfo)
+    backend = PostgresBackend()
+    backend.publish_alias = "unreachable"
+    hub = Hub(backend)
+    before = stats()
+    try:
+        async with hub.subscribe(["groups"]) as subscription:
+            await notify("groups")
+            assert await subscription.wait(5)
+    finally:
+        await hub.aclose()
+    assert "could not send the listener's test notification" in caplog.text
+    assert stats()["listener_misconfigured"] == before["listener_misconfigured"]
