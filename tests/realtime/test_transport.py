@@ -50,6 +50,12 @@ async def test_aborts_the_connection_of_the_scope() -> None:
 async def test_nothing_found_nothing_done() -> None:
     assert not abort_connection(None)
     assert not abort_connection({"type": "http"})  # no server task holds this scope
+    someone_else = RequestResponseCycle({"type": "http"}, Transport())
+    elsewhere = await running(someone_else)
+    assert not abort_connection({"type": "http"})  # a server task, for another request
+    assert not someone_else.transport.aborted  # type: ignore[attr-defined]
+    someone_else.release.set()
+    await elsewhere
     scope: dict[str, Any] = {"type": "http"}
     cycle = RequestResponseCycle(scope, transport=object())  # a transport without abort()
     task = await running(cycle)
