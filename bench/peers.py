@@ -53,8 +53,10 @@ def floor_server() -> AbstractContextManager[Server]:
 def bench_db_json() -> str:
     """The bench database's settings as JSON, for a peer's own settings (``BENCH_DB_JSON``)."""
     db = base_db_settings()
-    keys = ("ENGINE", "USER", "PASSWORD", "HOST", "PORT", "CONN_MAX_AGE")
-    return json.dumps({**{k: db[k] for k in keys if k in db}, "NAME": BENCH_DB})
+    keys = ("USER", "PASSWORD", "HOST", "PORT", "CONN_MAX_AGE")
+    # Django's own backend: the demo's (config.postgresql) is not installed in a peer's venv.
+    engine = {"ENGINE": "django.db.backends.postgresql"}
+    return json.dumps({**engine, **{k: db[k] for k in keys if k in db}, "NAME": BENCH_DB})
 
 
 #: The virtualenvs prepared by this process (each is migrated once per run).

@@ -23,11 +23,17 @@ def database_settings(
 
 
 def with_pool(config: dict[str, Any]) -> dict[str, Any]:
-    """Use Django's PostgreSQL connection pool (psycopg-pool).
+    """Use a connection pool (psycopg-pool) that fails fast and recovers at once.
 
     Under ASGI each request runs its synchronous part on a thread of its own, so a persistent
     connection (``CONN_MAX_AGE``) is never reused; without a pool every command would open a
     new connection. The pool lends one per request and per render instead.
+
+    ``config.postgresql`` is Django's PostgreSQL backend with :class:`config.pool.ResilientPool`:
+    a pooled connection killed by a failover or ``pg_terminate_backend`` is replaced at once
+    (Django's pool checks it too, but waits 1 s, 2 s, 4 s... between dead ones), and while
+    PostgreSQL is down a request fails at once with a clear ``OperationalError`` instead of
+    waiting out ``timeout``; the first request after PostgreSQL is back succeeds.
     """
     try:
         import psycopg_pool  # noqa: F401
@@ -35,6 +41,11 @@ def with_pool(config: dict[str, Any]) -> dict[str, Any]:
         return config
     options = {**config.get("OPTIONS", {})}
     options.setdefault("pool", {"min_size": 1, "max_size": 20, "timeout": 10})
-    # CONN_HEALTH_CHECKS makes the pool test a connection before lending it, so one lent after
-    # PostgreSQL restarted is replaced instead of failing the request.
-    return {**config, "OPTIONS": options, "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True}
+    return {
+        **config,
+        "ENGINE": "config.postgresql",
+        "OPTIONS": options,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+    }
+

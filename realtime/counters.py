@@ -22,6 +22,7 @@ class Counters:
     render_errors: int = 0
     listener_connects: int = 0
     listener_reconnects: int = 0
+    listener_misconfigured: int = 0
     resyncs: int = 0
     events_sent: int = 0
     bytes_sent: int = 0

@@ -15,7 +15,8 @@ def stats() -> dict[str, Any]:
 
     Keys: ``open_streams``, ``subscriptions`` (topic -> count), ``notifications_received``,
     ``publishes``, ``renders``, ``renders_shared``, ``render_errors``, ``listener_connects``,
-    ``listener_reconnects``, ``resyncs``, ``events_sent``, ``bytes_sent``, ``heartbeats_sent``,
+    ``listener_reconnects``, ``listener_misconfigured`` (the listener's test notification never
+    came back: see :mod:`realtime.relay.postgres`), ``resyncs``, ``events_sent``, ``bytes_sent``, ``heartbeats_sent``,
     ``stalled_disconnects`` and ``seconds_since_last_notification`` (``None`` before the first).
     """
     snapshot = asdict(counters)

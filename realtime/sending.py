@@ -3,21 +3,26 @@
 :func:`send_pieces` turns pieces into the bytes of the response (compressed when an encoder is
 given) and counts them. The response's body iterator is suspended at each ``yield`` until the
 server has handed the previous chunk to the socket; a timer armed there ends the stream when that
-takes ``stall_timeout`` seconds (a client that stopped reading): the pieces' generator is closed at
-once (its ``finally`` removes the subscription) and the response task is cancelled.
+takes ``stall_timeout`` seconds (a client that stopped reading). The stream then ends with one
+WARNING line and no traceback: the server's connection is aborted (see
+:mod:`realtime.transport`), which frees its socket at once and lets the pending write return, and
+the stream stops at its next step (its ``finally`` removes the subscription). Under a server
+whose connection cannot be found, the pieces' generator is closed at once and the response task
+is cancelled instead (the server may then keep the socket until the client goes away).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
 from realtime.counters import counters
 from realtime.encoding import GzipStream
 from realtime.stream_loop import Piece
+from realtime.transport import abort_connection
 
 logger = logging.getLogger("realtime")
 
@@ -26,18 +31,26 @@ _closing: set[asyncio.Task[Any]] = set()
 
 
 async def send_pieces(
-    pieces: AsyncIterator[Piece], *, encoder: GzipStream | None, stall_timeout: float
+    pieces: AsyncIterator[Piece],
+    *,
+    encoder: GzipStream | None,
+    stall_timeout: float,
+    scope: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The response's bytes for ``pieces``, ended when the client stalls (see the module)."""
+    """The response's bytes for ``pieces``, ended when the client stalls (see the module).
+
+    ``scope`` is the request's ASGI scope, used to find (and abort) its connection on a stall.
+    """
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
+    stalled: list[bool] = []
     async with aclosing(pieces):  # type: ignore[type-var]
         async for piece, shared in pieces:
             chunk = encoder.encode(piece, shared=shared) if encoder else piece
             counters.events_sent += 1
             counters.bytes_sent += len(chunk)
             timer = (
-                loop.call_later(stall_timeout, _disconnect_stalled, task, pieces)
+                loop.call_later(stall_timeout, _disconnect_stalled, task, pieces, scope, stalled)
                 if stall_timeout and task
                 else None
             )
@@ -46,13 +59,25 @@ async def send_pieces(
             finally:
                 if timer is not None:
                     timer.cancel()
+            if stalled:
+                return  # the connection is gone; aclosing ends the pieces (and the subscription)
     if encoder is not None:
         yield encoder.finish()
 
 
-def _disconnect_stalled(task: asyncio.Task[Any], pieces: AsyncIterator[Piece]) -> None:
+def _disconnect_stalled(
+    task: asyncio.Task[Any],
+    pieces: AsyncIterator[Piece],
+    scope: Mapping[str, Any] | None,
+    stalled: list[bool],
+) -> None:
     counters.stalled_disconnects += 1
     logger.warning("realtime: closing a stream whose client stopped reading")
+    stalled.append(True)
+    if abort_connection(scope):
+        # The pending write returns at once (the server saw the connection end); the stream
+        # stops at its next step, so nothing raises and nothing else is logged.
+        return
     # End the stream itself now (its finally removes the subscription): cancelling the response
     # task alone leaves the suspended generators to the garbage collector, which may be late.
     aclose = getattr(pieces, "aclose", None)

@@ -208,7 +208,10 @@ class StreamView(View):
             pieces = StreamLoop(hub, spec, heartbeat=get_config().HEARTBEAT).pieces()
             encoder = GzipStream(shared_blocks(hub)) if gzip else None
             async for chunk in send_pieces(
-                pieces, encoder=encoder, stall_timeout=get_config().STALL_TIMEOUT
+                pieces,
+                encoder=encoder,
+                stall_timeout=get_config().STALL_TIMEOUT,
+                scope=getattr(self.request, "scope", None),
             ):
                 yield chunk
         finally:

@@ -9,12 +9,21 @@ the first subscriber, in autocommit mode, never taken from Django's connections.
 exponential backoff when the connection drops; once listening again it calls ``hub.resync()``,
 because notifications sent during the gap are lost and only a re-render can repair that. An idle
 connection is probed every ``HEARTBEAT`` seconds so a silently dead one is noticed.
+
+A listener that connects but never hears anything (its alias goes through PgBouncer in
+transaction or statement pooling, where ``LISTEN`` succeeds and then nothing is delivered) is
+caught at once: after each ``LISTEN`` a test notification is sent from a connection of its own,
+on the publishing alias, and must come back within ``PROBE_TIMEOUT`` seconds. When it does not,
+the listener logs an ERROR naming ``LISTEN_DATABASE`` and the fix, counts it
+(``listener_misconfigured`` in ``stats()``) and reconnects with backoff, probing again. Every
+listener ignores every test notification (they go to all processes of the channel).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from typing import Any
 
 import psycopg
@@ -26,6 +35,9 @@ from realtime.counters import counters
 from realtime.relay.base import Backend, Receiver
 
 logger = logging.getLogger("realtime")
+
+#: Test notifications start with this (never a valid topic): every listener skips them.
+PROBE_PREFIX = "!probe "
 
 _LIBPQ_KEYS = ("dbname", "user", "password", "host", "port", "sslmode", "options", "sslrootcert")
 
@@ -44,13 +56,21 @@ def listener_conninfo(alias: str) -> dict[str, Any]:
     return conninfo
 
 
+class ListenerMisconfigured(Exception):
+    """The listener's connection does not receive notifications (see the module)."""
+
+
 class PostgresBackend(Backend):
     """Relay over one PostgreSQL NOTIFY channel (``REALTIME['CHANNEL']``)."""
+
+    #: Seconds a test notification may take to come back after ``LISTEN``.
+    PROBE_TIMEOUT = 5.0
 
     def __init__(self) -> None:
         config = get_config()
         self.channel = config.CHANNEL
         self.alias = config.LISTEN_DATABASE or config.DATABASE
+        self.publish_alias = config.DATABASE
         self.heartbeat = config.HEARTBEAT or 30.0
         self.delay = config.RECONNECT_DELAY
         self.max_delay = config.RECONNECT_MAX_DELAY
@@ -94,6 +114,9 @@ class PostgresBackend(Backend):
                     delay = self.delay
                     self._first_attempt.set()
                     await self._listen(conn, hub)
+            except ListenerMisconfigured as exc:
+                counters.listener_misconfigured += 1
+                logger.error("realtime: %s Retrying in %.1fs.", exc, delay)
             except psycopg.Error as exc:
                 logger.warning(
                     "realtime: listener connection lost (%s); retrying in %.1fs", exc, delay
@@ -108,7 +131,41 @@ class PostgresBackend(Backend):
             delay = min(delay * 2, self.max_delay)
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any], hub: Receiver) -> None:
+        loop = asyncio.get_running_loop()
+        probe = PROBE_PREFIX + secrets.token_hex(8)
+        deadline: float | None = (
+            loop.time() + self.PROBE_TIMEOUT if await self._send_probe(probe) else None
+        )
         while True:
-            async for notify in conn.notifies(timeout=self.heartbeat):
+            timeout = self.heartbeat
+            if deadline is not None:
+                timeout = max(0.01, min(timeout, deadline - loop.time()))
+            async for notify in conn.notifies(timeout=timeout):
+                if notify.payload.startswith(PROBE_PREFIX):
+                    if notify.payload == probe:
+                        deadline = None
+                    continue
                 hub.dispatch_message(notify.payload)
+            if deadline is not None and loop.time() >= deadline:
+                raise ListenerMisconfigured(
+                    f"the listener (database alias {self.alias!r}, REALTIME['LISTEN_DATABASE']) "
+                    f"did not receive its test notification within {self.PROBE_TIMEOUT:.0f}s of "
+                    "LISTEN: its connection does not keep one server session, as behind "
+                    "PgBouncer in transaction or statement pooling, and streams will not update. "
+                    "Point REALTIME['LISTEN_DATABASE'] at an alias that connects directly to "
+                    "PostgreSQL or through a session-pooling pool (docs/deploying.md, 'Database "
+                    "connections and PgBouncer')."
+                )
             await conn.execute("SELECT 1")  # idle: prove the connection is still alive
+
+    async def _send_probe(self, message: str) -> bool:
+        """NOTIFY ``message`` from a connection of its own; ``False`` when it cannot be sent."""
+        try:
+            conninfo = await asyncio.to_thread(listener_conninfo, self.publish_alias)
+            conninfo["application_name"] = "realtime-probe"
+            async with await psycopg.AsyncConnection.connect(autocommit=True, **conninfo) as conn:
+                await conn.execute("SELECT pg_notify(%s, %s)", [self.channel, message])
+        except psycopg.Error as exc:
+            logger.warning("realtime: could not send the listener's test notification (%s)", exc)
+            return False
+        return True

@@ -1,7 +1,9 @@
 """The process-wide registry of hubs: one :class:`~realtime.relay.hub.Hub` per event loop.
 
 :func:`get_hub` creates a loop's hub on first use, with the configured backend, and chains
-:func:`close_all_hubs` in front of the process's shutdown signals (see :mod:`realtime.lifecycle`).
+:func:`close_all_hubs` in front of the process's shutdown signals (see :mod:`realtime.lifecycle`):
+at shutdown every stream ends and every hub's listener stops (its connection to PostgreSQL is
+closed while the server is still draining, not left to the process's exit).
 This is the only module that holds hubs; the hub itself knows nothing of the registry.
 """
 
@@ -16,6 +18,9 @@ from realtime.relay.base import load_backend
 from realtime.relay.hub import Hub
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+#: Hubs being closed at shutdown (a reference keeps their task alive until it is done).
+_closing: set[asyncio.Task[None]] = set()
 
 
 def get_hub() -> Hub:
@@ -34,13 +39,22 @@ def all_hubs() -> list[Hub]:
 
 
 def close_all_hubs() -> None:
-    """End every open stream of this process (thread-safe: each hub closes on its own loop)."""
+    """End every open stream of this process and stop its listeners (thread-safe: each hub
+    closes on its own loop; a hub whose loop is not running only ends its streams)."""
     for hub in all_hubs():
         loop = hub.loop
         if loop is not None and loop.is_running() and not loop.is_closed():
-            loop.call_soon_threadsafe(hub.close)
+            loop.call_soon_threadsafe(_shut_down, hub)
         else:
             hub.close()
+
+
+def _shut_down(hub: Hub) -> None:
+    """On the hub's loop: end every stream now, then stop the listener (``Hub.aclose``)."""
+    hub.close()
+    task = asyncio.ensure_future(hub.aclose())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
 
 
 def subscriptions_by_topic() -> dict[str, int]:

@@ -91,7 +91,11 @@ class PrivatePostgres:
             "-U",
             "postgres",
         )
-        self._run(
+        self._run(*self._start_command())
+        return self
+
+    def _start_command(self) -> tuple[str, ...]:
+        return (
             _bin("pg_ctl"),
             "-D",
             str(self.data),
@@ -106,11 +110,18 @@ class PrivatePostgres:
             str(self.data / "log"),
             "start",
         )
-        return self
 
     def restart(self) -> None:
         """``pg_ctl restart -m fast``: every connection is dropped; waits until it accepts again."""
         self._run(_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", "fast", "restart")
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m fast``: every connection is dropped; nothing accepts until started."""
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", "fast", "stop")
+
+    def start_again(self) -> None:
+        """Start the server stopped by :meth:`stop` (same data, same socket)."""
+        self._run(*self._start_command())
 
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):

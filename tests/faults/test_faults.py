@@ -10,11 +10,8 @@ the database.
 from __future__ import annotations
 
 import html
-import os
 import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +20,6 @@ import psycopg
 import pytest
 
 from realtime.testing import EventStream, open_stream, post_command
-from tests.conftest import ROOT
 from tests.e2e.server import ServerProcess, database_url, test_database_url
 from tests.faults.postgres import PrivatePostgres
 
@@ -157,30 +153,6 @@ def test_listener_backend_killed_streams_resync(
     print(f"converged {took:.2f}s after the kill, {took_after:.2f}s for the next command")
 
 
-@pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
-    postgres = PrivatePostgres()
-    try:
-        postgres.start()
-        env = dict(
-            os.environ,
-            DATABASE_URL=postgres.url(),
-            DJANGO_SETTINGS_MODULE="tests.e2e.settings",
-            PYTHONPATH=str(ROOT),
-        )
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            timeout=120,
-            capture_output=True,
-        )
-        yield postgres
-    finally:
-        postgres.destroy()
-
-
 def test_postgres_restarted_streams_converge(
     private_postgres: PrivatePostgres, tmp_path: Path, streams: list[Watched]
 ) -> None:
@@ -289,13 +261,15 @@ def test_stalled_client_memory_bounded_others_not_delayed(
             deadline = time.monotonic() + 10
             received = 0
             while time.monotonic() < deadline:
-                chunk = stalled.recv(1 << 20)
+                try:
+                    chunk = stalled.recv(1 << 20)
+                except ConnectionResetError:
+                    break  # aborted by the server: what it does to a client that stopped reading
                 if not chunk:
                     break
                 received += len(chunk)
             else:
                 raise AssertionError("the server never closed the stalled stream")
-            assert received > 0
             assert "client stopped reading" in server.log_tail(400)
         finally:
             stalled.close()

@@ -162,3 +162,127 @@ async def test_listener_survives_any_error_and_resyncs(caplog: pytest.LogCapture
     finally:
         await hub.aclose()
     assert "a bug while dispatching" in caplog.text
+
+
+async def listener_pids_now() -> set[int]:
+    """The pids of listener connections to the test database, found by ``application_name``
+    (whatever their last query was: the idle probe changes it)."""
+    info = listener_conninfo("default") | {"application_name": "realtime-test"}
+    async with await psycopg.AsyncConnection.connect(autocommit=True, **info) as conn:
+        cursor = await conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE application_name = 'realtime-listener' AND datname = current_database()"
+        )
+        return {row[0] for row in await cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_shutdown_stops_the_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import weakref
+
+    from realtime.relay import registry
+
+    monkeypatch.setattr(registry, "_hubs", weakref.WeakKeyDictionary())
+    loop = asyncio.get_running_loop()
+    hub = registry._hubs[loop] = Hub(PostgresBackend(), loop)
+    async with hub.subscribe(["groups"]) as subscription:
+        assert hub.backend.connection is not None  # type: ignore[attr-defined]
+        pid = hub.backend.connection.info.backend_pid  # type: ignore[attr-defined]
+        assert pid in await listener_pids_now()
+        registry.close_all_hubs()  # what SIGTERM runs (see realtime.lifecycle)
+        assert await subscription.wait(1)
+        assert subscription.closed
+        for _ in range(100):
+            if pid not in await listener_pids_now():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the listener's connection is still open after shutdown")
+    assert hub.backend.connection is None  # type: ignore[attr-defined]
+    assert not registry._closing
+
+
+class DeafBackend(PostgresBackend):
+    """A listener that never hears its test notification (what a transaction pool does)."""
+
+    PROBE_TIMEOUT = 0.3
+
+    async def _send_probe(self, message: str) -> bool:
+        return await super()._send_probe(message + "-lost")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_listener_that_hears_nothing_is_reported_loudly_and_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+    import logging
+
+    with override_realtime(RECONNECT_DELAY=0.05):
+        hub = Hub(DeafBackend())
+    before = stats()
+    try:
+        with caplog.at_level(logging.ERROR, logger="realtime"):
+            async with hub.subscribe(["groups"]):
+                for _ in range(100):
+                    if stats()["listener_misconfigured"] >= before["listener_misconfigured"] + 2:
+                        break
+                    await asyncio.sleep(0.05)
+    finally:
+        await hub.aclose()
+    after = stats()
+    assert after["listener_misconfigured"] >= before["listener_misconfigured"] + 2  # retried
+    assert after["listener_connects"] >= before["listener_connects"] + 2
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors
+    assert "REALTIME['LISTEN_DATABASE']" in errors[0].getMessage()
+    assert "PgBouncer" in errors[0].getMessage()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_healthy_listener_hears_its_probe_and_ignores_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    hub = Hub(PostgresBackend())
+    before = stats()
+    try:
+        async with hub.subscribe(["groups"]) as subscription:
+            await notify("!probe from another process")  # skipped, not "malformed"
+            await notify("groups")
+            assert await subscription.wait(5)
+            await asyncio.sleep(0.2)
+    finally:
+        await hub.aclose()
+    after = stats()
+    assert after["listener_misconfigured"] == before["listener_misconfigured"]
+    assert "malformed" not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_probe_that_cannot_be_sent_leaves_the_listener_alone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from realtime.relay import postgres
+
+    real = postgres.listener_conninfo
+
+    def conninfo(alias: str) -> dict[str, object]:
+        unreachable = {"host": "127.0.0.1", "port": 1} if alias == "unreachable" else {}
+        return real("default") | unreachable
+
+    monkeypatch.setattr(postgres, "listener_conninfo", conninfo)
+    backend = PostgresBackend()
+    backend.publish_alias = "unreachable"
+    hub = Hub(backend)
+    before = stats()
+    try:
+        async with hub.subscribe(["groups"]) as subscription:
+            await notify("groups")
+            assert await subscription.wait(5)
+    finally:
+        await hub.aclose()
+    assert "could not send the listener's test notification" in caplog.text
+    assert stats()["listener_misconfigured"] == before["listener_misconfigured"]

@@ -20,6 +20,7 @@ KEYS = {
     "render_errors",
     "listener_connects",
     "listener_reconnects",
+    "listener_misconfigured",
     "resyncs",
     "events_sent",
     "bytes_sent",

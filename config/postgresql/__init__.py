@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend with :class:`config.pool.ResilientPool` as its pool."""

@@ -1,0 +1,79 @@
+"""Clients that stop reading: the server closes their connections for real, quietly.
+
+A real uvicorn process, a page big enough to fill the socket buffers, and ten clients that open
+the stream and never read. After ``STALL_TIMEOUT`` the server must have closed every one of their
+connections (no socket of the server process left connected to them) and logged one WARNING line
+per client, with no traceback.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.e2e.server import ServerProcess, test_database_url
+from tests.faults.test_faults import STREAM, add
+
+pytestmark = pytest.mark.slow
+
+STALLED = 10
+STALL = 1.0
+
+
+def server_sockets_to(server: ServerProcess, ports: set[int]) -> int:
+    """How many of the server process's TCP sockets are connected to one of ``ports``."""
+    return sum(
+        1
+        for conn in psutil.Process(server.pid).net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port in ports
+    )
+
+
+@pytest.fixture
+def stalled() -> Iterator[list[socket.socket]]:
+    clients: list[socket.socket] = []
+    yield clients
+    for client in clients:
+        client.close()
+
+
+def test_stalled_clients_are_disconnected_for_real(
+    transactional_db: None, tmp_path: Path, stalled: list[socket.socket]
+) -> None:
+    from django.contrib.auth.models import Group
+
+    # ~0.5 MB per render: a client that does not read fills its socket buffers at once.
+    Group.objects.bulk_create(Group(name=f"group {i:05d} " + "x" * 80) for i in range(5000))
+    with ServerProcess(
+        test_database_url(), log_dir=tmp_path, realtime={"STALL_TIMEOUT": STALL}
+    ) as server:
+        for _ in range(STALLED):
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.connect(("127.0.0.1", server.port))
+            client.sendall(
+                f"GET {STREAM} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                "Accept: text/event-stream\r\n\r\n".encode()
+            )
+            stalled.append(client)
+        ports = {client.getsockname()[1] for client in stalled}
+        time.sleep(0.5)
+        for i in range(12):  # more renders than the buffers hold
+            add(server.url, f"change {i}")
+        assert server_sockets_to(server, ports) == STALLED
+
+        deadline = time.monotonic() + STALL + 10
+        while server_sockets_to(server, ports) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = server_sockets_to(server, ports)
+        log = server.log_tail(2000)
+        print(f"server sockets left after {STALLED} stalled clients: {left}")
+        assert left == 0, f"{left} connections of stalled clients still open:\n{log[-3000:]}"
+        assert log.count("client stopped reading") == STALLED, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]
+        assert "Exception in ASGI application" not in log
