@@ -48,4 +48,3 @@ def with_pool(config: dict[str, Any]) -> dict[str, Any]:
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": True,
     }
-
