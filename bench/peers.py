@@ -54,7 +54,7 @@ def bench_db_json() -> str:
     """The bench database's settings as JSON, for a peer's own settings (``BENCH_DB_JSON``)."""
     db = base_db_settings()
     keys = ("USER", "PASSWORD", "HOST", "PORT", "CONN_MAX_AGE")
-    # Django's own backend: the demo's (config.postgresql) is not installed in a peer's venv.
+    # Django's own backend: realtime.db.postgresql needs psycopg-pool, which a peer's venv lacks.
     engine = {"ENGINE": "django.db.backends.postgresql"}
     return json.dumps({**engine, **{k: db[k] for k in keys if k in db}, "NAME": BENCH_DB})
 

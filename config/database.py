@@ -29,7 +29,7 @@ def with_pool(config: dict[str, Any]) -> dict[str, Any]:
     connection (``CONN_MAX_AGE``) is never reused; without a pool every command would open a
     new connection. The pool lends one per request and per render instead.
 
-    ``config.postgresql`` is Django's PostgreSQL backend with :class:`config.pool.ResilientPool`:
+    ``realtime.db.postgresql`` is Django's PostgreSQL backend with :class:`realtime.db.pool.ResilientPool`:
     a pooled connection killed by a failover or ``pg_terminate_backend`` is replaced at once
     (Django's pool checks it too, but waits 1 s, 2 s, 4 s... between dead ones), and while
     PostgreSQL is down a request fails at once with a clear ``OperationalError`` instead of
@@ -43,7 +43,7 @@ def with_pool(config: dict[str, Any]) -> dict[str, Any]:
     options.setdefault("pool", {"min_size": 1, "max_size": 20, "timeout": 10})
     return {
         **config,
-        "ENGINE": "config.postgresql",
+        "ENGINE": "realtime.db.postgresql",
         "OPTIONS": options,
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": True,

@@ -18,7 +18,7 @@ def test_database_url_wins() -> None:
     config = database_settings(
         ROOT, {"DATABASE_URL": "postgres://alice:secret@db.example:6543/desk"}
     )
-    assert config["ENGINE"] == "config.postgresql"  # Django's, with a pool that fails fast
+    assert config["ENGINE"] == "realtime.db.postgresql"  # Django's, with a pool that fails fast
     assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == (
         "db.example",
         6543,
@@ -34,7 +34,7 @@ def test_database_url_must_be_postgresql() -> None:
 
 def test_embedded_server_when_unset() -> None:
     config = database_settings(ROOT, {})
-    assert config["ENGINE"] == "config.postgresql"
+    assert config["ENGINE"] == "realtime.db.postgresql"
     assert config["HOST"].startswith("/")  # a Unix socket directory, never a TCP port
     with psycopg.connect(
         host=config["HOST"], port=config["PORT"], user="postgres", dbname="postgres"

@@ -110,25 +110,33 @@ def stack() -> Iterator[Stack]:
     started: list[object] = []
     try:
         postgres.start()
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-            cwd=ROOT,
-            env=dict(
-                os.environ,
-                DATABASE_URL=postgres.url(),
-                DJANGO_SETTINGS_MODULE="tests.e2e.settings",
-                PYTHONPATH=str(ROOT),
-            ),
-            check=True,
-            timeout=120,
-            capture_output=True,
+        static = directory / "staticfiles"
+        env = dict(
+            os.environ,
+            DATABASE_URL=postgres.url(),
+            DJANGO_SETTINGS_MODULE="tests.e2e.settings",
+            DJANGO_STATIC_ROOT=str(static),
+            PYTHONPATH=str(ROOT),
         )
+        for command in (["migrate"], ["collectstatic"]):
+            subprocess.run(
+                [sys.executable, "manage.py", *command, "--no-input", "-v", "0"],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                timeout=120,
+                capture_output=True,
+            )
         pgbouncer = PgBouncer(directory / "pgbouncer", postgres.data)
         pgbouncer.start()
         started.append(pgbouncer)
         ports = [free_port(), free_port()]
         stack = Stack(
-            postgres, pgbouncer, [], Nginx(directory / "nginx", ports, http1=True), directory
+            postgres,
+            pgbouncer,
+            [],
+            Nginx(directory / "nginx", ports, static=static, http1=True),
+            directory,
         )
         stack.apps = [stack.app(name=f"app{i}", port=port) for i, port in enumerate(ports)]
         for app in stack.apps:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.deploy.conftest import Stack
 from tests.deploy.topology import require
-from tests.e2e.conftest import CHROMIUM_ARGS, datastar_client
+from tests.e2e.conftest import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -47,27 +47,11 @@ def chromium() -> Iterator[Any]:
 
 
 def browser_context(chromium: Any, origin: str) -> Any:
-    """A context that trusts the test certificate and reaches nothing but ``origin``."""
-    from realtime.conf import DEFAULT_DATASTAR_URL
-
-    script = datastar_client().read_bytes()
+    """A context that trusts the test certificate and reaches nothing but ``origin`` (whose nginx
+    serves the Datastar client from the collected static files, as documented)."""
     context = chromium.new_context(ignore_https_errors=True)
     context.set_default_timeout(10_000)
-
-    def offline(route: Any) -> None:
-        if route.request.url == DEFAULT_DATASTAR_URL:
-            route.fulfill(
-                status=200,
-                body=script,
-                headers={
-                    "Content-Type": "text/javascript; charset=utf-8",
-                    "Access-Control-Allow-Origin": "*",
-                },
-            )
-        else:
-            route.abort()
-
-    context.route(lambda url: not url.startswith(origin + "/"), offline)
+    context.route(lambda url: not url.startswith(origin + "/"), lambda route: route.abort())
     return context
 
 

@@ -85,7 +85,13 @@ def _replace_once(text: str, old: str, new: str) -> str:
 
 
 def nginx_config(
-    upstreams: list[int], *, port: int, cert: Path, key: Path, http1_port: int | None = None
+    upstreams: list[int],
+    *,
+    port: int,
+    cert: Path,
+    key: Path,
+    static: Path,
+    http1_port: int | None = None,
 ) -> str:
     """The documented server and upstream blocks for this test's ports and certificate.
 
@@ -100,6 +106,7 @@ def nginx_config(
     config = _replace_once(config, "listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl http2;")
     config = _replace_once(config, "/etc/ssl/mysite.pem", str(cert))
     config = _replace_once(config, "/etc/ssl/mysite.key", str(key))
+    config = _replace_once(config, "/srv/mysite/staticfiles/", f"{static}/")
     if http1_port is not None:
         block = config[config.index("server {") :]
         config += "\n" + block.replace(
@@ -172,7 +179,9 @@ class Nginx(Daemon):
 
     name = "nginx"
 
-    def __init__(self, directory: Path, upstreams: list[int], *, http1: bool = False) -> None:
+    def __init__(
+        self, directory: Path, upstreams: list[int], *, static: Path, http1: bool = False
+    ) -> None:
         super().__init__(directory)
         self.http1_port = free_port() if http1 else None
         cert, key = self_signed_certificate(directory)
@@ -197,7 +206,12 @@ class Nginx(Daemon):
                     "    access_log off;",
                     *(f"    {name}_temp_path {path};" for name, path in temp.items()),
                     nginx_config(
-                        upstreams, port=self.port, cert=cert, key=key, http1_port=self.http1_port
+                        upstreams,
+                        port=self.port,
+                        cert=cert,
+                        key=key,
+                        static=static,
+                        http1_port=self.http1_port,
                     ),
                     "}",
                 ]

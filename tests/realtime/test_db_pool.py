@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from config.pool import ResilientPool
+from realtime.db.pool import ResilientPool
 
 
 def test_unreachable_server_fails_at_once(tmp_path: Path) -> None:

@@ -1,1 +1,0 @@
-"""Django's PostgreSQL backend with :class:`config.pool.ResilientPool` as its pool."""
