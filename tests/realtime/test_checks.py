@@ -21,7 +21,7 @@ def ids(messages: list[object]) -> list[str]:
     return [message.id for message in messages]  # type: ignore[attr-defined]
 
 
-def test_demo_settings_pass_every_check() -> None:
+def test_the_test_settings_pass_every_check() -> None:
     call_command("check", "--fail-level", "WARNING", "--database", "default")
 
 

@@ -27,7 +27,8 @@ from realtime.testing import (
     open_stream,
     post_command,
 )
-from tests.realtime.conftest import (
+from tests.helpers import REALTIME_SETTINGS, ServerProcess, database_url, wait_for
+from tests.realtime.helpers import (
     ADD,
     ADD_LATER,
     ADD_PRIVATE,
@@ -35,8 +36,6 @@ from tests.realtime.conftest import (
     raw_listener,
     shows,
     tab_id,
-    uvicorn_process,
-    wait_for,
 )
 
 TAB_A, TAB_B = tab_id(1), tab_id(2)
@@ -258,12 +257,7 @@ def test_malformed_tab_ids_are_ignored(server: LiveServer) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_error_notice_payload() -> None:
-    from django.test import override_settings
-
-    with (
-        override_settings(ROOT_URLCONF="tests.project.urls"),
-        raw_listener(get_config().CHANNEL) as conn,
-    ):
+    with raw_listener(get_config().CHANNEL) as conn:
         client = Client()
         response = client.post(ADD, {"name": "ab", "tab": TAB_A}, content_type="application/json")
         assert response.status_code == 422
@@ -283,20 +277,21 @@ def test_the_error_notice_payload() -> None:
 def test_errors_reach_the_tab_across_two_server_processes(server: LiveServer) -> None:
     # The stream is served by this process, the command by another one (a uvicorn subprocess).
     with (
-        uvicorn_process() as port,
+        ServerProcess(
+            database_url(), settings_module=REALTIME_SETTINGS, app="tests.realtime.asgi:application"
+        ) as other,
         open_stream(server.url + GROUPS, signals={"tab": TAB_A}) as a,
         open_stream(server.url + GROUPS, signals={"tab": TAB_B}) as b,
     ):
         a.next_event(shows(), timeout=5)
         b.next_event(shows(), timeout=5)
-        other = f"http://127.0.0.1:{port}"
-        assert post_command(other + ADD, {"name": "forbidden", "tab": TAB_A}).status == 409
+        assert post_command(other.url + ADD, {"name": "forbidden", "tab": TAB_A}).status == 409
         a.next_event(is_toast("That name is forbidden."), timeout=5)
-        assert post_command(other + ADD, {"name": "ab", "tab": TAB_A}).status == 422
+        assert post_command(other.url + ADD, {"name": "ab", "tab": TAB_A}).status == 422
         a.next_event(is_field_errors, timeout=5)
         assert nothing_private(b, wait=0.3)
         # Successes cross over too: both tabs re-render.
-        assert post_command(other + ADD, {"name": "remote", "tab": TAB_A}).status == 204
+        assert post_command(other.url + ADD, {"name": "remote", "tab": TAB_A}).status == 204
         a.next_event(shows("remote"), timeout=5)
         b.next_event(shows("remote"), timeout=5)
 

@@ -15,7 +15,7 @@ from realtime.notices import CommandNotice
 from realtime.relay.base import backend_class
 from realtime.relay.memory import MemoryBackend
 from realtime.testing import EventStream, LiveServer, open_stream
-from tests.realtime.conftest import GROUPS, add_group, is_patch, listener_backends, shows
+from tests.realtime.helpers import GROUPS, add_group, is_patch, listener_backends, shows
 
 MEMORY = "realtime.relay.memory.MemoryBackend"
 

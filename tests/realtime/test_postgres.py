@@ -11,14 +11,14 @@ from realtime.conf import get_config
 from realtime.relay.hub import Hub
 from realtime.relay.postgres import PostgresBackend, listener_conninfo
 from realtime.testing import LiveServer, open_stream
-from tests.realtime.conftest import (
+from tests.helpers import wait_for
+from tests.realtime.helpers import (
     GROUPS,
     RawStreams,
     add_group,
     listener_backends,
     override_realtime,
     shows,
-    wait_for,
 )
 
 

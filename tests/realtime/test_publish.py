@@ -12,7 +12,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from realtime import InvalidTopic, PayloadTooLarge, apublish, publish, stats
-from tests.realtime.conftest import notifications, raw_listener
+from tests.realtime.helpers import notifications, raw_listener
 
 CHANNEL = "realtime_test_publish"
 

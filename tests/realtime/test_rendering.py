@@ -12,7 +12,7 @@ import pytest
 from realtime.counters import counters
 from realtime.relay.hub import Hub, Subscription
 from realtime.rendering import SharedRenders
-from tests.realtime.test_hub import FakeBackend
+from tests.realtime.helpers import FakeBackend
 
 KEY = ("view", "same for everyone")
 

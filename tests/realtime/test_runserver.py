@@ -1,4 +1,4 @@
-"""``manage.py runserver`` serves ASGI with uvicorn: streams stream, and Ctrl-C never hangs."""
+"""``runserver`` serves ASGI with uvicorn: streams stream, and Ctrl-C never hangs."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, start_runserver, stop_process, wait_for_port
+from tests.helpers import free_port, start_runserver, stop_process, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +36,18 @@ def stop_with_sigint(process: subprocess.Popen[bytes]) -> float:
     os.killpg(process.pid, signal.SIGINT)
     process.wait(timeout=10)
     return time.monotonic() - started
+
+
+@pytest.fixture
+def runserver() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``runserver`` (with its reloader) on a free loopback port, in its own process group."""
+    port = free_port()
+    process = start_runserver(port)
+    try:
+        wait_for_port(port, process=process)
+        yield process, port
+    finally:
+        stop_process(process)
 
 
 def test_streams_incrementally_and_stops_on_sigint_with_reloader(

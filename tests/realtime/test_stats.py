@@ -8,7 +8,8 @@ import pytest
 
 from realtime import publish, stats
 from realtime.testing import LiveServer, open_stream
-from tests.realtime.conftest import GROUPS, add_group, shows, wait_for
+from tests.helpers import wait_for
+from tests.realtime.helpers import GROUPS, add_group, shows
 
 KEYS = {
     "open_streams",

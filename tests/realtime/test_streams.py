@@ -9,33 +9,37 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.test import Client, override_settings
+from django.test import Client
 
 from realtime import publish, stats
 from realtime.conf import get_config
 from realtime.testing import LiveServer, open_stream, parse_sse
-from tests.conftest import free_port, server_env, start_runserver, stop_process, wait_for_port
-from tests.project import views
-from tests.realtime.conftest import (
+from tests.helpers import (
+    free_port,
+    server_env,
+    start_runserver,
+    stop_process,
+    wait_for,
+    wait_for_port,
+)
+from tests.realtime import views
+from tests.realtime.helpers import (
     CLOCK,
     GROUPS,
     PRIVATE,
     DecodedStream,
     RawStreams,
     add_group,
-    database_url,
     group_names,
     is_patch,
     override_realtime,
     shows,
-    wait_for,
 )
 
 
@@ -425,9 +429,7 @@ def drains_to_eof(sock: socket.socket, timeout: float) -> bool:
 
 def test_shutdown_with_500_open_streams_exits_promptly(transactional_db: None) -> None:
     port = free_port()
-    process = start_runserver(
-        port, "--noreload", env=server_env(DATABASE_URL=database_url()), output=False
-    )
+    process = start_runserver(port, "--noreload", env=server_env(), output=False)
     try:
         wait_for_port(port, process=process)
         with RawStreams(port, GROUPS, 500) as streams:
@@ -448,9 +450,8 @@ def test_shutdown_with_500_open_streams_exits_promptly(transactional_db: None) -
 
 
 @pytest.fixture
-def hooks(server: LiveServer) -> Iterator[LiveServer]:
-    with override_settings(ROOT_URLCONF="tests.realtime.urls"):
-        yield server
+def hooks(server: LiveServer) -> LiveServer:
+    return server
 
 
 def test_failed_renders_are_retried(hooks: LiveServer) -> None:
