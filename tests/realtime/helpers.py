@@ -76,16 +76,23 @@ def raw_listener(channel: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-def notifications(
-    conn: psycopg.Connection[Any], expect: int = 0, timeout: float = 3.0, linger: float = 0.1
-) -> list[str]:
-    """Payloads that arrive: wait up to ``timeout`` for ``expect`` of them, then ``linger`` seconds
-    more for any extra (duplicates of one transaction would come right behind)."""
-    payloads = (
-        [n.payload for n in conn.notifies(timeout=timeout, stop_after=expect)] if expect else []
-    )
-    payloads += [n.payload for n in conn.notifies(timeout=linger)]
-    return payloads
+def notifications(conn: psycopg.Connection[Any], timeout: float = 5.0) -> list[str]:
+    """Payloads that arrive on ``conn``'s channel before a marker it sends now.
+
+    PostgreSQL delivers notifications in commit order, so everything committed before this call
+    (a duplicate, a stray) comes before the marker: no time window to guess, none to miss.
+    """
+    [[channel]] = conn.execute("SELECT pg_listening_channels()").fetchall()
+    conn.execute("SELECT pg_notify(%s, %s)", [channel, _MARKER])
+    payloads = []
+    for notify in conn.notifies(timeout=timeout):
+        if notify.payload == _MARKER:
+            return payloads
+        payloads.append(notify.payload)
+    raise AssertionError(f"the marker notification did not come back within {timeout}s")
+
+
+_MARKER = "-- end of the test's notifications --"
 
 
 def listener_backends() -> list[int]:

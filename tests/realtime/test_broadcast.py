@@ -167,7 +167,7 @@ def test_delivered_at_commit_and_not_on_rollback() -> None:
             Group.objects.create(name="kept")
             Group.objects.create(name="also-kept")
             assert notifications(conn) == []
-        assert notifications(conn, 1) == ["groups"]  # two saves, one transaction: one NOTIFY
+        assert notifications(conn) == ["groups"]  # two saves, one transaction: one NOTIFY
         with transaction.atomic():
             Group.objects.create(name="dropped")
             transaction.set_rollback(True)
