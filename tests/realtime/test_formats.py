@@ -256,3 +256,12 @@ def test_form_wide_errors_are_toasted_with_their_own_message(headers: dict[str, 
     _errors, toast = notice_events(stream(**headers), payload)
     assert "Pick a date or a title." in toast.data
     assert "Please correct the errors below." not in toast.data
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r", "\r\n"])
+def test_single_line_fields_refuse_line_breaks(newline: str) -> None:
+    # A line break would end the field early and let the rest forge fields or events.
+    with pytest.raises(ValueError, match="An SSE selector must be a single line"):
+        DatastarFormat().patch("<p>", selector=f"#a{newline}event: x")
+    with pytest.raises(ValueError, match="An SSE event type must be a single line"):
+        HtmxFormat.event(f"patch{newline}data: forged", "<p>")
