@@ -204,6 +204,7 @@ def test_postgres_restarted_streams_converge(
         print(f"PostgreSQL restarted in {restarted_in:.2f}s; streams converged {took:.2f}s later")
 
 
+@pytest.mark.slow
 def test_command_on_one_process_reaches_streams_of_another(
     transactional_db: None, tmp_path: Path, streams: list[Watched]
 ) -> None:
@@ -223,6 +224,7 @@ def test_command_on_one_process_reaches_streams_of_another(
         assert streams[0].names == {"served by the first", "served by the second"}
 
 
+@pytest.mark.slow
 def test_stalled_client_memory_bounded_others_not_delayed(
     transactional_db: None, tmp_path: Path, streams: list[Watched]
 ) -> None:

@@ -25,6 +25,7 @@ from tests.helpers import (
     server_env,
     start_runserver,
     stop_process,
+    unmeasured,
     wait_for,
     wait_for_port,
 )
@@ -389,6 +390,7 @@ def big_groups(count: int = 1500) -> None:
     Group.objects.bulk_create([Group(name=f"{n:05d} " + "x" * 140) for n in range(count)])
 
 
+@pytest.mark.slow
 def test_stalled_client_is_disconnected_and_others_are_not_delayed(server: LiveServer) -> None:
     big_groups()
     before = stats()
@@ -438,9 +440,11 @@ def drains_to_eof(sock: socket.socket, timeout: float) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_shutdown_with_500_open_streams_exits_promptly(transactional_db: None) -> None:
     port = free_port()
-    process = start_runserver(port, "--noreload", env=server_env(), output=False)
+    # Unmeasured: how fast it exits is the point, and coverage would slow it several times.
+    process = start_runserver(port, "--noreload", env=unmeasured(server_env()), output=False)
     try:
         wait_for_port(port, process=process)
         with RawStreams(port, GROUPS, 500) as streams:
