@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 
+from realtime import stats
 from realtime.testing import LiveServer
-from tests.helpers import REALTIME_SETTINGS, database_settings
+from tests.helpers import REALTIME_SETTINGS, database_settings, wait_for
 from tests.realtime import views
 
 if settings.SETTINGS_MODULE != REALTIME_SETTINGS:
@@ -39,7 +40,16 @@ def shared_server(django_db_setup: None) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def server(transactional_db: None, shared_server: LiveServer) -> LiveServer:
-    """uvicorn serving the test project on the test database (which the test commits to)."""
+def server(transactional_db: None, shared_server: LiveServer) -> Iterator[LiveServer]:
+    """uvicorn serving the test views on the test database (which the test commits to).
+
+    The test's streams must have ended when it ends: counters are per process, so a stream still
+    closing would be counted by the next test.
+    """
     views.render_count = 0
-    return shared_server
+    yield shared_server
+    wait_for(
+        lambda: stats()["open_streams"] == 0 and not stats()["subscriptions"],
+        timeout=10,
+        what="the test's streams to end",
+    )
