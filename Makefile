@@ -39,8 +39,17 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy realtime
 
+# Two pytest runs, one per settings module (see tests/conftest.py): the reusable app's tests on
+# their own minimal settings, then the demo's. Both run under coverage (servers in subprocesses
+# included) and the report fails below the gate (fail_under in pyproject.toml). Tests run in a
+# random order: pytest-randomly prints the seed, `PYTEST_ARGS=--randomly-seed=N` replays it and
+# `PYTEST_ARGS='-p no:randomly'` turns it off.
 pytest: $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	rm -f .coverage .coverage.*
+	$(BIN)/python -m coverage run -m pytest --ds tests.realtime.settings tests/realtime $(PYTEST_ARGS)
+	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m coverage combine --quiet
+	$(BIN)/python -m coverage report
 
 test: lint pytest
 
@@ -54,4 +63,4 @@ stop:
 	else echo "No embedded PostgreSQL is running in .pgdata."; fi
 
 clean: stop
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build .coverage .coverage.*

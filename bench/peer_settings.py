@@ -22,7 +22,7 @@ MIDDLEWARE: list[str] = []
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [ROOT / "tests" / "project" / "templates"],
+        "DIRS": [ROOT / "tests" / "realtime" / "templates"],
     }
 ]
 USE_TZ = True

@@ -18,7 +18,7 @@ from realtime.counters import counters
 from realtime.metrics import stats as realtime_stats
 from realtime.relay.postgres import listener_conninfo
 from realtime.rendering import run_sync
-from tests.project.views import GroupsStream
+from tests.realtime.views import GroupsStream
 
 
 def stats(request: HttpRequest) -> JsonResponse:

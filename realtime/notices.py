@@ -7,11 +7,16 @@ it is bounded to fit PostgreSQL's NOTIFY limit and holds no secret: a status, me
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from realtime.relay.topics import MAX_MESSAGE_BYTES
 
 #: The ``kind`` every command notice carries, so other payloads on a tab topic are told apart.
 KIND = "command-error"
+#: The largest payload a notice may encode to: a notification's limit, less a topic and a space.
+MAX_PAYLOAD_BYTES = MAX_MESSAGE_BYTES - 250
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,10 @@ class CommandNotice:
     fields: list[str] = field(default_factory=list)
 
     def bounded(self) -> CommandNotice:
-        """This notice cut to sizes that always fit a notification (messages and lists)."""
-        return CommandNotice(
+        """This notice cut to sizes that always fit a notification: each message and list is
+        capped, then the last fields' errors, and then the last fields, are left out until the
+        whole payload fits :data:`MAX_PAYLOAD_BYTES` (the message and the first errors stay)."""
+        notice = CommandNotice(
             command=self.command[:200],
             status=self.status,
             message=self.message[:500],
@@ -38,6 +45,16 @@ class CommandNotice:
             },
             fields=[name[:100] for name in self.fields][:50],
         )
+        while notice.encoded_size() > MAX_PAYLOAD_BYTES and notice.errors:
+            notice = replace(notice, errors=dict(list(notice.errors.items())[:-1]))
+        while notice.encoded_size() > MAX_PAYLOAD_BYTES and notice.fields:
+            notice = replace(notice, fields=notice.fields[:-1])
+        return notice
+
+    def encoded_size(self) -> int:
+        """The bytes of :meth:`to_payload` as a notification carries it."""
+        payload = json.dumps(self.to_payload(), separators=(",", ":"), ensure_ascii=False)
+        return len(payload.encode())
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON payload published on the tab's topic."""

@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 
 def render() -> str:
     groups = list(Group.objects.order_by("name"))
-    return render_to_string("test_project/groups.html", {"groups": groups})
+    return render_to_string("realtime_tests/groups.html", {"groups": groups})
 
 
 class GroupsConsumer(AsyncWebsocketConsumer):

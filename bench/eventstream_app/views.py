@@ -69,7 +69,7 @@ def render() -> str:
     """The groups list, as every peer renders it."""
     counters["renders"] += 1
     groups = list(Group.objects.order_by("name"))
-    return render_to_string("test_project/groups.html", {"groups": groups})
+    return render_to_string("realtime_tests/groups.html", {"groups": groups})
 
 
 def _create(name: str) -> None:

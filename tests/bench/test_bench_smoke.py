@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT, unmeasured
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def _environ() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env["PYTHONPATH"] = str(ROOT)
-    return env
+    return unmeasured(env)
 
 
 def test_fanout(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 #: The production variables of docs/deploying.md ("Deploy settings"), with example values.
 PRODUCTION = {

@@ -18,11 +18,10 @@ import psycopg
 import pytest
 
 from realtime.testing import TEST_CSRF_TOKEN
-from tests.conftest import ROOT, free_port
 from tests.deploy.client import insecure_tls
 from tests.deploy.topology import Nginx, PgBouncer, require
-from tests.e2e.server import ServerProcess
 from tests.faults.postgres import PrivatePostgres
+from tests.helpers import ROOT, ServerProcess, free_port
 
 ADD = "/test/groups/add/"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.helpers import ROOT, free_port, wait_for_port
 
 DOC = ROOT / "docs" / "deploying.md"
 

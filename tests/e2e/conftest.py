@@ -19,13 +19,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT, ServerProcess, database_url
 
 # Playwright's sync API keeps an event loop running on the test's thread; without this, Django
 # refuses the database work of pytest-django's teardown ("cannot call this from an async context").
 # The tests' own ORM calls happen outside Playwright's loop; the servers under test are separate.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-from tests.e2e.server import ServerProcess, test_database_url
 
 ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "correct horse battery staple 42"
@@ -65,7 +64,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def server(transactional_db: None, tmp_path: Path) -> Iterator[ServerProcess]:
     """The demo (plus test URLs) served by uvicorn in a subprocess, on the test database."""
-    process = ServerProcess(test_database_url(), log_dir=tmp_path)
+    process = ServerProcess(database_url(), log_dir=tmp_path)
     process.start()
     try:
         yield process

@@ -103,6 +103,7 @@ def test_new_ticket_reaches_the_desk_within_a_second(
     assert_sound(desk, portal)
 
 
+@pytest.mark.slow
 def test_agent_changes_reach_the_customer_and_other_agents(
     browsers: Browsers, people: dict[str, Any]
 ) -> None:
@@ -134,6 +135,7 @@ def test_agent_changes_reach_the_customer_and_other_agents(
     assert_sound(desk, other, portal)
 
 
+@pytest.mark.slow
 def test_admin_edit_shows_on_desk_and_portal(browsers: Browsers, people: dict[str, Any]) -> None:
     ticket = make_ticket(people["alice"], "Wrong VAT number")
     desk = open_desk(browsers)
@@ -154,6 +156,7 @@ def test_admin_edit_shows_on_desk_and_portal(browsers: Browsers, people: dict[st
     assert_sound(desk, portal)
 
 
+@pytest.mark.slow
 def test_errors_show_only_in_the_acting_tab(browsers: Browsers, people: dict[str, Any]) -> None:
     from tickets.models import Status, Ticket, TicketListItem
 
@@ -221,6 +224,7 @@ def test_filtered_desk_shows_only_matching_tickets(
     assert_sound(filtered, everything, portal)
 
 
+@pytest.mark.slow
 def test_pages_reconnect_after_the_server_restarts(
     browsers: Browsers, people: dict[str, Any]
 ) -> None:
@@ -258,6 +262,7 @@ def test_pages_reconnect_after_the_server_restarts(
     assert_sound(desk, portal)
 
 
+@pytest.mark.slow
 def test_markup_in_user_text_renders_as_text(browsers: Browsers, people: dict[str, Any]) -> None:
     desk = open_desk(browsers)
     portal = open_portal(browsers)

@@ -116,6 +116,7 @@ def test_htmx_tab_shows_its_own_field_errors_from_the_stream(browsers: Browsers)
     assert htmx.errors == []
 
 
+@pytest.mark.slow
 def test_htmx_tab_shows_a_rejected_commands_toast_then_removes_it(browsers: Browsers) -> None:
     """Any command posted from the page reports to this tab's stream (here a test command whose
     business rule refuses the name "forbidden": 409)."""

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.faults.postgres import PrivatePostgres
+from tests.helpers import ROOT, SERVER_SETTINGS
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         env = dict(
             os.environ,
             DATABASE_URL=postgres.url(),
-            DJANGO_SETTINGS_MODULE="tests.e2e.settings",
+            DJANGO_SETTINGS_MODULE=SERVER_SETTINGS,
             PYTHONPATH=str(ROOT),
         )
         subprocess.run(

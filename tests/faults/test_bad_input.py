@@ -376,15 +376,16 @@ MALFORMED_SIGNALS = [
     "[1, 2]",
     '"a string"',
     "\udcff",
-    # Lone surrogates parse, but nothing can encode them: refused like in commands.
+    # Lone surrogates (escaped in JSON): one parser for commands and streams refuses them both.
     '{"filter": {"status": "\\ud800", "page": "\\udfff"}}',
-    # Past MAX_STREAM_SIGNALS_BYTES.
+    # Larger than the parser's bound (4096 bytes).
     Huge('{"filter": {"status": "' + "x" * 20_000 + '"}}'),
 ]
 ODD_SIGNALS = [
-    '{"filter": {"ticket": 1e999}}',
+    '{"filter": {"status": "open", "ticket": 1e999}}',
     '{"filter": [1, 2, 3], "tab": {"x": 1}}',
     '{"filter": {"page": -5, "ticket": "9999999999999999999999"}}',
+    '{"filter": {"status": "' + "x" * 3_000 + '"}}',
 ]
 
 
@@ -396,13 +397,13 @@ def test_streams_refuse_malformed_signals(tmp_path: Any) -> None:
     from django.contrib.auth import get_user_model
 
     from realtime.testing import open_stream
-    from tests.e2e.server import ServerProcess, test_database_url
+    from tests.helpers import ServerProcess, database_url
 
     agent = get_user_model().objects.create(username="stream-agent", is_staff=True)
     client = Client()
     client.force_login(agent)
     cookies = {"sessionid": client.cookies["sessionid"].value}
-    with ServerProcess(test_database_url(), log_dir=tmp_path) as server:
+    with ServerProcess(database_url(), log_dir=tmp_path) as server:
         for path in ("/desk/stream/", "/my/stream/", "/tasks/stream/"):
             for raw in MALFORMED_SIGNALS + ODD_SIGNALS:
                 query = quote(raw, safe="", errors="surrogatepass")

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from realtime.testing import post_command
-from tests.e2e.server import ServerProcess
 from tests.faults.postgres import PrivatePostgres
 from tests.faults.test_faults import ADD, libpq_dsn
+from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,13 @@ import psycopg
 import pytest
 
 from realtime.testing import EventStream, open_stream, post_command
-from tests.e2e.server import ServerProcess, database_url, test_database_url
 from tests.faults.postgres import PrivatePostgres
+from tests.helpers import (
+    ServerProcess,
+    database_url,
+    listener_pids,
+    wait_for,
+)
 
 STREAM = "/test/groups/stream/"
 ADD = "/test/groups/add/"
@@ -77,16 +82,6 @@ def wait_converged(
         time.sleep(0.02)
 
 
-def listener_pids(dsn: str, database: str) -> list[int]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity"
-            " WHERE application_name = 'realtime-listener' AND datname = %s",
-            [database],
-        ).fetchall()
-    return [row[0] for row in rows]
-
-
 def libpq_dsn(settings: dict[str, object], name: str | None = None) -> str:
     return psycopg.conninfo.make_conninfo(
         dbname=str(name or settings["NAME"]),
@@ -94,14 +89,6 @@ def libpq_dsn(settings: dict[str, object], name: str | None = None) -> str:
         host=str(settings.get("HOST") or ""),
         port=str(settings.get("PORT") or 5432),
     )
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -114,7 +101,7 @@ def streams() -> Iterator[list[Watched]]:
 
 @pytest.fixture
 def server(transactional_db: None, tmp_path: Path) -> Iterator[ServerProcess]:
-    with ServerProcess(test_database_url(), log_dir=tmp_path) as process:
+    with ServerProcess(database_url(), log_dir=tmp_path) as process:
         yield process
 
 
@@ -129,15 +116,21 @@ def test_listener_backend_killed_streams_resync(
     from django.contrib.auth.models import Group
     from django.db import connection
 
+    dsn = libpq_dsn(connection.settings_dict)
+    database = connection.settings_dict["NAME"]
+    # Other listeners on the test database (this pytest process's live server, say) are not the
+    # server's: its own starts with its first stream, below, so it is the one not here yet.
+    others = set(listener_pids(dsn, database))
+
+    def server_listeners() -> list[int]:
+        return [pid for pid in listener_pids(dsn, database) if pid not in others]
+
     streams.extend(Watched(server.url) for _ in range(5))
     wait_converged(streams, committed_names, timeout=5)
     add(server.url, "before")
     wait_converged(streams, committed_names, timeout=5)
 
-    dsn = libpq_dsn(connection.settings_dict)
-    database = connection.settings_dict["NAME"]
-    wait_for(lambda: len(listener_pids(dsn, database)) == 1, 5, "the server's listener")
-    [old] = listener_pids(dsn, database)
+    [old] = wait_for(server_listeners, 5, what="the server's listener")
     # Committed but never published: only the resync after the listener reconnects can show it.
     Group.objects.create(name="written while nobody listened")
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -147,7 +140,7 @@ def test_listener_backend_killed_streams_resync(
 
     took = wait_converged(streams, committed_names, timeout=5)
     assert "written while nobody listened" in (streams[0].names or set())
-    wait_for(lambda: listener_pids(dsn, database) not in ([], [old]), 5, "a new listener")
+    wait_for(lambda: server_listeners() not in ([], [old]), 5, what="a new listener")
     add(server.url, "after")
     took_after = wait_converged(streams, committed_names, timeout=5)
     print(f"converged {took:.2f}s after the kill, {took_after:.2f}s for the next command")
@@ -163,7 +156,7 @@ def test_postgres_restarted_streams_converge(
         wait_converged(streams, expected, timeout=5)
         add(server.url, "before the restart")
         wait_converged(streams, expected, timeout=5)
-        wait_for(lambda: listener_pids(dsn, "postgres"), 5, "the server's listener")
+        wait_for(lambda: listener_pids(dsn, "postgres"), 5, what="the server's listener")
 
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("INSERT INTO auth_group (name) VALUES ('written, never published')")
@@ -182,10 +175,11 @@ def test_postgres_restarted_streams_converge(
         print(f"PostgreSQL restarted in {restarted_in:.2f}s; streams converged {took:.2f}s later")
 
 
+@pytest.mark.slow
 def test_command_on_one_process_reaches_streams_of_another(
     transactional_db: None, tmp_path: Path, streams: list[Watched]
 ) -> None:
-    url = test_database_url()
+    url = database_url()
     with (
         ServerProcess(url, log_dir=tmp_path) as first,
         ServerProcess(url, log_dir=tmp_path) as second,
@@ -201,6 +195,7 @@ def test_command_on_one_process_reaches_streams_of_another(
         assert streams[0].names == {"served by the first", "served by the second"}
 
 
+@pytest.mark.slow
 def test_stalled_client_memory_bounded_others_not_delayed(
     transactional_db: None, tmp_path: Path, streams: list[Watched]
 ) -> None:
@@ -211,7 +206,7 @@ def test_stalled_client_memory_bounded_others_not_delayed(
     Group.objects.bulk_create(Group(name=f"group {i:05d} " + "x" * 80) for i in range(5000))
     stall = 10.0  # longer than the burst: the stream stays stuck throughout it
     with ServerProcess(
-        test_database_url(), log_dir=tmp_path, realtime={"STALL_TIMEOUT": stall}
+        database_url(), log_dir=tmp_path, realtime={"STALL_TIMEOUT": stall}, measured=False
     ) as server:
         reader = Watched(server.url)
         streams.append(reader)

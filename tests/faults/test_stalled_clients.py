@@ -16,8 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.e2e.server import ServerProcess, test_database_url
 from tests.faults.test_faults import STREAM, add
+from tests.helpers import ServerProcess, database_url
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_stalled_clients_are_disconnected_for_real(
     # ~0.5 MB per render: a client that does not read fills its socket buffers at once.
     Group.objects.bulk_create(Group(name=f"group {i:05d} " + "x" * 80) for i in range(5000))
     with ServerProcess(
-        test_database_url(), log_dir=tmp_path, realtime={"STALL_TIMEOUT": STALL}
+        database_url(), log_dir=tmp_path, realtime={"STALL_TIMEOUT": STALL}
     ) as server:
         for _ in range(STALLED):
             client = socket.socket()

@@ -42,8 +42,7 @@ import django
 import psycopg
 import pytest
 
-from tests.conftest import ROOT, free_port, stop_process, wait_for_port
-from tests.e2e.server import database_url
+from tests.helpers import ROOT, database_url, free_port, stop_process, wait_for_port
 
 QUICKSTART = ROOT / "docs" / "quickstart.md"
 TESTING = ROOT / "docs" / "testing.md"

@@ -1,4 +1,5 @@
-"""Settings for the test suite and the servers it starts: the demo's, plus test-only URLs.
+"""Settings of the demo's tests and of the servers they start: the demo's, plus the reusable app's
+test views (tests/realtime/views.py) at test-only URLs.
 
 Tests run without DEBUG, as production does, so they need a secret key (set in the environment,
 where the servers the tests start find it too) and plain HTTP on 127.0.0.1.
@@ -15,6 +16,6 @@ SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
 
 ROOT_URLCONF = "tests.project.urls"
-TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], BASE_DIR / "tests" / "project" / "templates"]  # noqa: F405
+TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], BASE_DIR / "tests" / "realtime" / "templates"]  # noqa: F405
 # Tests open hundreds of anonymous streams from 127.0.0.1; the caps have tests of their own.
 REALTIME = {**REALTIME, "HEARTBEAT": 1.0, "MAX_STREAMS_PER_CLIENT": 0}  # noqa: F405

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from config.urls import urlpatterns as demo_urlpatterns
-from tests.project import views
+from tests.realtime import views
 
 urlpatterns = [
     path("test/ticks/", views.ticks, name="test-ticks"),

@@ -1,40 +1,35 @@
-"""Fixtures and helpers for the tests that serve the app for real (uvicorn, PostgreSQL, SSE bytes)."""
+"""Fixtures of the reusable app's tests: the settings they need, their database, and a live server.
+
+These tests run with their own settings (tests/realtime/settings.py, nothing of the demo): `make
+test` runs them in a pytest run of their own, ``pytest --ds tests.realtime.settings tests/realtime``.
+"""
 
 from __future__ import annotations
 
-import json
-import re
-import selectors
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from html.parser import HTMLParser
-from typing import Any
-from urllib.parse import quote, urlencode
+from collections.abc import Iterator
 
-import psycopg
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Group
-from django.db import connection, transaction
-from django.test import override_settings
 
-from realtime import publish, testing
-from realtime.testing import LiveServer, SSEEvent
-from tests.conftest import ROOT, free_port, server_env, stop_process, wait_for_port
-from tests.project import views
+from realtime import stats
+from realtime.testing import LiveServer
+from tests.helpers import REALTIME_SETTINGS, database_settings, wait_for
+from tests.realtime import views
 
-GROUPS = "/test/groups/stream/"
-CLOCK = "/test/groups/clock/"
-PRIVATE = "/test/groups/private/"
-ADD = "/test/groups/add/"
-ADD_LATER = "/test/groups/add-later/"
-ADD_PRIVATE = "/test/groups/add-private/"
+if settings.SETTINGS_MODULE != REALTIME_SETTINGS:
+    raise pytest.UsageError(
+        f"tests/realtime needs its own settings: pytest --ds {REALTIME_SETTINGS} tests/realtime"
+        f" (this run has {settings.SETTINGS_MODULE}; `make test` runs both)"
+    )
 
-_LI = re.compile(r"<li>(.*?)</li>")
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Without DATABASE_URL, point the settings' placeholder at the embedded PostgreSQL (started
+    now, not when the settings were imported)."""
+    database = settings.DATABASES["default"]
+    if not database.get("HOST"):
+        database.update(database_settings())
 
 
 @pytest.fixture(scope="session")
@@ -45,332 +40,16 @@ def shared_server(django_db_setup: None) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def server(transactional_db: None, shared_server: LiveServer) -> LiveServer:
-    """uvicorn serving the test project on the test database (which the test commits to)."""
+def server(transactional_db: None, shared_server: LiveServer) -> Iterator[LiveServer]:
+    """uvicorn serving the test views on the test database (which the test commits to).
+
+    The test's streams must have ended when it ends: counters are per process, so a stream still
+    closing would be counted by the next test.
+    """
     views.render_count = 0
-    return shared_server
-
-
-def group_names(event: SSEEvent) -> list[str]:
-    """The names a GroupsStream render shows (``[]`` for the empty list)."""
-    return _LI.findall(event.elements)
-
-
-def is_patch(event: SSEEvent) -> bool:
-    return event.event == "datastar-patch-elements" and 'id="groups"' in event.elements
-
-
-def shows(*names: str) -> Callable[[SSEEvent], bool]:
-    """Predicate: a GroupsStream render showing exactly ``names`` (sorted by the view)."""
-    expected = sorted(names)
-    return lambda event: is_patch(event) and group_names(event) == expected
-
-
-def add_group(name: str, *, notify: bool = True) -> None:
-    """Commit a new group (and publish ``groups`` in the same transaction)."""
-    with transaction.atomic():
-        Group.objects.create(name=name)
-        if notify:
-            publish("groups")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll ``condition`` until it is truthy; return its value or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
-def tab_id(n: int = 0) -> str:
-    """A fresh tab id owned by the test client's browser (``n`` only tells call sites apart)."""
-    return testing.tab_id()
-
-
-def conninfo() -> dict[str, Any]:
-    """libpq parameters of Django's (test) database, for raw psycopg connections."""
-    return dict(connection.get_connection_params())
-
-
-@contextmanager
-def raw_listener(channel: str) -> Iterator[psycopg.Connection[Any]]:
-    """A plain psycopg connection LISTENing on ``channel`` (outside Django and realtime)."""
-    with psycopg.connect(**conninfo(), autocommit=True) as conn:
-        conn.execute(f'LISTEN "{channel}"')
-        yield conn
-
-
-def notifications(
-    conn: psycopg.Connection[Any], expect: int = 0, timeout: float = 3.0, linger: float = 0.1
-) -> list[str]:
-    """Payloads that arrive: wait up to ``timeout`` for ``expect`` of them, then ``linger`` seconds
-    more for any extra (duplicates of one transaction would come right behind)."""
-    payloads = (
-        [n.payload for n in conn.notifies(timeout=timeout, stop_after=expect)] if expect else []
+    yield shared_server
+    wait_for(
+        lambda: stats()["open_streams"] == 0 and not stats()["subscriptions"],
+        timeout=10,
+        what="the test's streams to end",
     )
-    payloads += [n.payload for n in conn.notifies(timeout=linger)]
-    return payloads
-
-
-def database_url() -> str:
-    """``DATABASE_URL`` for a subprocess, pointing at the test database pytest-django made."""
-    s = connection.settings_dict
-    host = quote(str(s["HOST"]), safe="")
-    password = f":{quote(str(s['PASSWORD']), safe='')}" if s["PASSWORD"] else ""
-    return f"postgres://{quote(str(s['USER']), safe='')}{password}@{host}:{s['PORT']}/{s['NAME']}"
-
-
-def listener_backends() -> list[int]:
-    """The pids of realtime listener connections to the test database."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE application_name = 'realtime-listener' AND datname = current_database()"
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
-@contextmanager
-def uvicorn_process(**env: str) -> Iterator[int]:
-    """A uvicorn subprocess serving the test project on the test database; yields its port."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--lifespan",
-            "off",
-        ],
-        cwd=ROOT,
-        env=server_env(DATABASE_URL=database_url(), **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port, process=process)
-        yield port
-    finally:
-        stop_process(process)
-
-
-class RawStreams:
-    """Many SSE streams on raw sockets, read by one selector (cheap enough for hundreds)."""
-
-    def __init__(
-        self,
-        port: int,
-        path: str,
-        count: int,
-        *,
-        signals: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        query = "?" + urlencode({"datastar": json.dumps(signals)}) if signals is not None else ""
-        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-        request = (
-            f"GET {path}{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Accept: text/event-stream\r\nDatastar-Request: true\r\n{extra}\r\n"
-        ).encode()
-        self.selector = selectors.DefaultSelector()
-        self.sockets: list[socket.socket] = []
-        self.received: list[bytearray] = []
-        self.closed: list[bool] = []
-        try:
-            for index in range(count):
-                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-                self.sockets.append(sock)
-                self.received.append(bytearray())
-                self.closed.append(False)
-                sock.sendall(request)
-                sock.setblocking(False)
-                self.selector.register(sock, selectors.EVENT_READ, index)
-        except BaseException:
-            self.close()
-            raise
-
-    def pump(self, timeout: float) -> None:
-        """Read whatever arrives for up to ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            for key, _ in self.selector.select(min(remaining, 0.05)):
-                index = key.data
-                try:
-                    data = self.sockets[index].recv(65536)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except ConnectionError:
-                    data = b""
-                if data:
-                    self.received[index].extend(data)
-                else:
-                    self.closed[index] = True
-                    self.selector.unregister(self.sockets[index])
-
-    def wait(self, condition: Callable[[bytes], bool], timeout: float = 10.0) -> None:
-        """Read until every stream's bytes satisfy ``condition``."""
-        deadline = time.monotonic() + timeout
-        while not all(condition(bytes(r)) for r in self.received):
-            if time.monotonic() > deadline:
-                done = sum(condition(bytes(r)) for r in self.received)
-                raise AssertionError(f"{done}/{len(self.received)} streams got there in {timeout}s")
-            self.pump(0.05)
-
-    def close(self) -> None:
-        for sock in self.sockets:
-            with suppress(KeyError, ValueError):
-                self.selector.unregister(sock)
-            sock.close()
-        self.selector.close()
-
-    def __enter__(self) -> RawStreams:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class DecodedStream:
-    """One stream on a raw socket: HTTP/1.1 chunked framing undone and the body decompressed as
-    it arrives (gzip, br or identity), so a test sees exactly what a browser could decode when."""
-
-    def __init__(
-        self,
-        port: int,
-        path: str,
-        *,
-        encoding: str = "identity",
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock.sendall(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
-                f"Datastar-Request: true\r\nAccept-Encoding: {encoding}\r\n{extra}\r\n"
-            ).encode()
-        )
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.text = ""  # everything decoded so far
-        self.ended = False
-        self._raw = b""
-        self._head_done = False
-        self._decoder: Any = None
-        self.gzip: Any = None  # the gzip decoder, when the body is gzip
-
-    def _start_body(self, head: bytes) -> None:
-        import zlib
-
-        import brotli
-
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        self.status = int(status_line.split()[1])
-        self.headers = {
-            k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)
-        }
-        coding = self.headers.get("content-encoding", "identity")
-        if coding == "gzip":
-            self.gzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            self._decoder = self.gzip.decompress
-        elif coding == "br":
-            self._decoder = brotli.Decompressor().process
-        else:
-            self._decoder = lambda data: data
-
-    def _consume(self) -> None:
-        if not self._head_done:
-            head, sep, rest = self._raw.partition(b"\r\n\r\n")
-            if not sep:
-                return
-            self._start_body(head)
-            self._head_done, self._raw = True, rest
-        while True:
-            size_line, sep, rest = self._raw.partition(b"\r\n")
-            if not sep:
-                return
-            size = int(size_line.split(b";")[0], 16)
-            if len(rest) < size + 2:
-                return
-            chunk, self._raw = rest[:size], rest[size + 2 :]
-            if size == 0:
-                self.ended = True
-                return
-            self.text += self._decoder(chunk).decode()
-
-    def read_until(self, condition: Callable[[str], bool], timeout: float = 5.0) -> str:
-        """Read until the decoded text satisfies ``condition``; return that text."""
-        deadline = time.monotonic() + timeout
-        while not condition(self.text):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.ended:
-                raise AssertionError(
-                    f"not there after {timeout}s; decoded so far: {self.text[-300:]!r}"
-                )
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            if not data:
-                self.ended = True
-                continue
-            self._raw += data
-            self._consume()
-        return self.text
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> DecodedStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def subprocess_python(
-    code: str, timeout: float = 60, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` with ``python -c`` as a Django process on the test database."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=server_env(DATABASE_URL=database_url(), **env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@contextmanager
-def override_realtime(**values: Any) -> Iterator[None]:
-    """Change some REALTIME keys, keeping the test project's others."""
-    with override_settings(REALTIME={**settings.REALTIME, **values}):
-        yield
-
-
-class Elements(HTMLParser):
-    """Every start tag with its (unescaped) attributes."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))

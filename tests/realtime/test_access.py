@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.sessions.models import Session
-from django.test import Client, override_settings
+from django.test import Client
 
 from realtime.access import GROUPS_TOPIC, session_topic, user_topic
 from realtime.testing import EventStream, LiveServer, SSEEvent, open_stream
-from tests.realtime.conftest import PRIVATE, add_group, override_realtime, shows, wait_for
+from tests.helpers import wait_for
+from tests.realtime.helpers import PRIVATE, add_group, override_realtime, shows
 
 STAFF = "/hooks/staff/"
 PERMISSION = "/hooks/permission/"
@@ -38,12 +38,6 @@ def stays_live(stream: EventStream, name: str) -> None:
     add_group(name)
     stream.next_event(shows(*sorted(Group.objects.values_list("name", flat=True))), timeout=5)
     assert not stream.ended
-
-
-@pytest.fixture(autouse=True)
-def hook_urls() -> Iterator[None]:
-    with override_settings(ROOT_URLCONF="tests.realtime.urls"):
-        yield
 
 
 @pytest.fixture

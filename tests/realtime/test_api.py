@@ -11,7 +11,7 @@ import pytest
 
 import realtime
 import realtime.testing
-from tests.conftest import ROOT, server_env
+from tests.helpers import ROOT, server_env
 
 PUBLIC = [
     "CommandError",

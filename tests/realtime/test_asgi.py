@@ -217,7 +217,7 @@ def server(transactional_db: None) -> Iterator[LiveServer]:
 
 def post_head(server: LiveServer, headers: str) -> bytes:
     return (
-        f"POST /tasks/add/ HTTP/1.1\r\nHost: {server.host}\r\n"
+        f"POST /test/groups/add/ HTTP/1.1\r\nHost: {server.host}\r\n"
         f"Content-Type: application/json\r\n{headers}\r\n"
     ).encode()
 
@@ -283,11 +283,11 @@ def test_a_100_mb_chunked_body_is_cut_at_the_limit_in_memory(
 def test_bodies_under_the_limit_reach_django(server: LiveServer) -> None:
     import urllib.request
 
-    from examples.tasks.models import Task
+    from django.contrib.auth.models import Group
 
     request = urllib.request.Request(
-        server.url + "/tasks/add/",
-        data=b'{"title": "Water the plants"}',
+        server.url + "/test/groups/add/",
+        data=b'{"name": "gardeners"}',
         headers={"Content-Type": "application/json"},
         method="POST",
     )
@@ -296,4 +296,4 @@ def test_bodies_under_the_limit_reach_django(server: LiveServer) -> None:
         urllib.request.urlopen(request, timeout=5)
     refused.value.close()
     assert refused.value.code == 403
-    assert not Task.objects.exists()
+    assert not Group.objects.exists()

@@ -21,7 +21,7 @@ def ids(messages: list[object]) -> list[str]:
     return [message.id for message in messages]  # type: ignore[attr-defined]
 
 
-def test_demo_settings_pass_every_check() -> None:
+def test_the_test_settings_pass_every_check() -> None:
     call_command("check", "--fail-level", "WARNING", "--database", "default")
 
 
@@ -30,6 +30,18 @@ def test_w001_realtime_after_staticfiles() -> None:
     [warning] = checks.check_app_order()
     assert warning.id == "realtime.W001"
     assert "Move 'realtime' above" in (warning.hint or "")
+
+
+@override_settings(
+    INSTALLED_APPS=[
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.staticfiles.apps.StaticFilesConfig",
+        "realtime.apps.RealtimeConfig",
+    ]
+)
+def test_w001_sees_apps_listed_by_their_config_class() -> None:
+    assert ids(checks.check_app_order()) == ["realtime.W001"]
 
 
 def test_w001_quiet_in_right_order() -> None:
@@ -58,6 +70,11 @@ def test_e002_relay_needs_postgresql() -> None:
     [error] = checks.check_database()
     assert error.id == "realtime.E002"
     assert "MemoryBackend" in (error.hint or "")
+
+
+@override_settings(REALTIME={"HEARTBEAT": -1, "DATABASE": "missing"})
+def test_e002_leaves_invalid_settings_to_e001() -> None:
+    assert checks.check_database() == []
 
 
 @override_settings(REALTIME={"DATABASE": "missing"})

@@ -27,16 +27,18 @@ from realtime.testing import (
     open_stream,
     post_command,
 )
-from tests.realtime.conftest import (
+from tests.helpers import REALTIME_SETTINGS, ServerProcess, database_url
+from tests.realtime.helpers import (
     ADD,
     ADD_LATER,
     ADD_PRIVATE,
     GROUPS,
+    add_group,
+    group_names,
+    is_patch,
     raw_listener,
     shows,
     tab_id,
-    uvicorn_process,
-    wait_for,
 )
 
 TAB_A, TAB_B = tab_id(1), tab_id(2)
@@ -77,10 +79,21 @@ def is_field_errors(event: SSEEvent) -> bool:
     return event.event == "datastar-patch-signals" and "errors" in event.signals
 
 
-def nothing_private(stream: EventStream, wait: float = 0.5) -> bool:
-    """No toast or error signals arrive on ``stream`` within ``wait`` seconds."""
-    time.sleep(wait)
-    return not [e for e in stream.drain() if e.selector == "#realtime-toasts" or is_field_errors(e)]
+#: The group nothing_private commits.
+MARKER = "marker"
+
+
+def nothing_private(stream: EventStream) -> bool:
+    """No toast or error signals reach ``stream`` before a group committed now (``MARKER``).
+
+    Notifications reach every stream in commit order: a notice published before the marker would
+    be read before the marker's render.
+    """
+    add_group(MARKER)
+    read = []
+    while not (read and is_patch(read[-1]) and MARKER in group_names(read[-1])):
+        read.append(stream.next_event(timeout=5))
+    return not [e for e in read if e.selector == "#realtime-toasts" or is_field_errors(e)]
 
 
 # Status codes ------------------------------------------------------------------------------
@@ -236,8 +249,8 @@ def test_422_field_errors_reach_only_the_acting_tab(server: LiveServer) -> None:
         assert nothing_private(b)
         # A later success clears nothing by itself, but renders for everyone.
         assert post_command(server.url + ADD, {"name": "fine", "tab": TAB_A}).status == 204
-        a.next_event(shows("fine"), timeout=5)
-        b.next_event(shows("fine"), timeout=5)
+        a.next_event(shows("fine", MARKER), timeout=5)
+        b.next_event(shows("fine", MARKER), timeout=5)
 
 
 def test_form_encoded_errors_reach_the_tab(server: LiveServer) -> None:
@@ -258,12 +271,7 @@ def test_malformed_tab_ids_are_ignored(server: LiveServer) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_error_notice_payload() -> None:
-    from django.test import override_settings
-
-    with (
-        override_settings(ROOT_URLCONF="tests.project.urls"),
-        raw_listener(get_config().CHANNEL) as conn,
-    ):
+    with raw_listener(get_config().CHANNEL) as conn:
         client = Client()
         client.cookies["csrftoken"] = TEST_CSRF_TOKEN  # the browser the tab ids belong to
         response = client.post(ADD, {"name": "ab", "tab": TAB_A}, content_type="application/json")
@@ -284,22 +292,23 @@ def test_the_error_notice_payload() -> None:
 def test_errors_reach_the_tab_across_two_server_processes(server: LiveServer) -> None:
     # The stream is served by this process, the command by another one (a uvicorn subprocess).
     with (
-        uvicorn_process() as port,
+        ServerProcess(
+            database_url(), settings_module=REALTIME_SETTINGS, app="tests.realtime.asgi:application"
+        ) as other,
         open_stream(server.url + GROUPS, signals={"tab": TAB_A}) as a,
         open_stream(server.url + GROUPS, signals={"tab": TAB_B}) as b,
     ):
         a.next_event(shows(), timeout=5)
         b.next_event(shows(), timeout=5)
-        other = f"http://127.0.0.1:{port}"
-        assert post_command(other + ADD, {"name": "forbidden", "tab": TAB_A}).status == 409
+        assert post_command(other.url + ADD, {"name": "forbidden", "tab": TAB_A}).status == 409
         a.next_event(is_toast("That name is forbidden."), timeout=5)
-        assert post_command(other + ADD, {"name": "ab", "tab": TAB_A}).status == 422
+        assert post_command(other.url + ADD, {"name": "ab", "tab": TAB_A}).status == 422
         a.next_event(is_field_errors, timeout=5)
-        assert nothing_private(b, wait=0.3)
+        assert nothing_private(b)
         # Successes cross over too: both tabs re-render.
-        assert post_command(other + ADD, {"name": "remote", "tab": TAB_A}).status == 204
-        a.next_event(shows("remote"), timeout=5)
-        b.next_event(shows("remote"), timeout=5)
+        assert post_command(other.url + ADD, {"name": "remote", "tab": TAB_A}).status == 204
+        a.next_event(shows("remote", MARKER), timeout=5)
+        b.next_event(shows("remote", MARKER), timeout=5)
 
 
 # Detached commands ----------------------------------------------------------------------------
@@ -325,14 +334,15 @@ def test_detached_command_rule_error_reaches_the_tab(server: LiveServer) -> None
         assert response.status == 204  # it was valid: the rule runs later
         a.next_event(is_toast("That name is forbidden."), timeout=5)
         assert nothing_private(b)
-    wait_for(lambda: names() == [], timeout=2)
+    wait_for_detached_commands()
+    assert names() == [MARKER]
 
 
 def test_detached_command_still_validates_first(server: LiveServer) -> None:
     response = post_command(server.url + ADD_LATER, {"name": "ab", "tab": TAB_A})
     assert response.status == 422
     assert "name" in response.json()["errors"]
-    time.sleep(0.2)
+    wait_for_detached_commands()
     assert names() == []
 
 

@@ -86,6 +86,14 @@ def test_every_key_is_documented_in_the_reference() -> None:
         ({"TAB_SIGNAL": "tab-id"}, "REALTIME['TAB_SIGNAL']"),
         ({"TAB_SIGNAL": "tab\n"}, "REALTIME['TAB_SIGNAL']"),
         ({"STREAM_COMPRESSION": "br"}, "'gzip', 'middleware' or 'off'"),
+        (
+            {"MAX_STREAM_SIGNALS_BYTES": 0},
+            "REALTIME['MAX_STREAM_SIGNALS_BYTES'] must be a positive",
+        ),
+        ({"MAX_SIGNALS_DEPTH": True}, "REALTIME['MAX_SIGNALS_DEPTH'] must be a positive"),
+        ({"MAX_SIGNALS_DEPTH": 2.5}, "REALTIME['MAX_SIGNALS_DEPTH'] must be a positive"),
+        ({"LISTEN_DATABASE": ""}, "REALTIME['LISTEN_DATABASE'] must be None or a database alias"),
+        ({"LISTEN_DATABASE": 1}, "REALTIME['LISTEN_DATABASE'] must be None or a database alias"),
     ],
 )
 def test_invalid_settings_name_the_key(realtime: dict[str, Any], message: str) -> None:

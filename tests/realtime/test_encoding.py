@@ -115,3 +115,13 @@ def test_live_stream_arrives_compressed_event_by_event() -> None:
             assert Group.objects.filter(name="gamma").exists()
         finally:
             connection.close()
+
+
+def test_the_block_cache_keeps_only_the_latest_entries() -> None:
+    cache = BlockCache(size=2)
+    base, blocks = b"x" * 100, [f"<p>{n}</p>".encode() for n in range(3)]
+    first = [cache.compress(base, b"", data) for data in blocks]
+    assert (cache.hits, cache.misses) == (0, 3)
+    assert cache.compress(base, b"", blocks[2]) == first[2]  # still cached
+    assert cache.compress(base, b"", blocks[0]) == first[0]  # evicted: compressed again
+    assert (cache.hits, cache.misses) == (1, 4)

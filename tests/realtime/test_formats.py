@@ -256,3 +256,28 @@ def test_form_wide_errors_are_toasted_with_their_own_message(headers: dict[str, 
     _errors, toast = notice_events(stream(**headers), payload)
     assert "Pick a date or a title." in toast.data
     assert "Please correct the errors below." not in toast.data
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r", "\r\n"])
+def test_single_line_fields_refuse_line_breaks(newline: str) -> None:
+    # A line break would end the field early and let the rest forge fields or events.
+    with pytest.raises(ValueError, match="An SSE selector must be a single line"):
+        DatastarFormat().patch("<p>", selector=f"#a{newline}event: x")
+    with pytest.raises(ValueError, match="An SSE event type must be a single line"):
+        HtmxFormat.event(f"patch{newline}data: forged", "<p>")
+
+
+@pytest.mark.parametrize("headers", [EVENT_SOURCE, DATASTAR_FETCH])
+def test_other_payloads_on_the_tab_topic_send_nothing(headers: dict[str, str]) -> None:
+    assert stream(**headers).render_notice({"kind": "something-else"}) == b""
+    assert stream(**headers).render_notice("a plain string") == b""
+
+
+def test_an_htmx_query_string_is_bounded_like_datastar_signals() -> None:
+    from realtime.conf import get_config
+    from realtime.request_data import BadSignals
+
+    limit = get_config().MAX_STREAM_SIGNALS_BYTES
+    assert stream(f"?tab={'t' * 20}", **EVENT_SOURCE).read_signals() == {"tab": "t" * 20}
+    with pytest.raises(BadSignals, match=f"longer than {limit} bytes"):
+        stream(f"?tab={'t' * limit}", **EVENT_SOURCE).read_signals()

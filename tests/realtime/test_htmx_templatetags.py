@@ -9,7 +9,7 @@ from django.middleware.csrf import _unmask_cipher_token, get_token
 from django.template import Context, Template
 from django.test import RequestFactory, override_settings
 
-from tests.realtime.conftest import Elements
+from tests.realtime.helpers import Elements
 
 
 def page_attrs(stream_url: str = "/tasks/stream/") -> tuple[dict[str, str | None], object]:

@@ -8,27 +8,8 @@ import logging
 import pytest
 
 from realtime import InvalidTopic
-from realtime.relay.base import Backend
 from realtime.relay.hub import MAX_NOTICES, Hub, Subscription
-
-
-class FakeBackend(Backend):
-    """Records start/stop; messages are fed to the hub by the test."""
-
-    def __init__(self) -> None:
-        self.starts = 0
-        self.stops = 0
-
-    @classmethod
-    def publish(cls, message: str, *, using: str) -> None:
-        raise AssertionError("the hub never publishes")
-
-    async def start(self, hub: Hub) -> None:
-        self.starts += 1
-        await asyncio.sleep(0)
-
-    async def stop(self) -> None:
-        self.stops += 1
+from tests.realtime.helpers import FakeBackend
 
 
 @pytest.fixture

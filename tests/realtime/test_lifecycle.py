@@ -15,7 +15,7 @@ import pytest
 from realtime import lifecycle
 from realtime.relay import registry
 from realtime.relay.hub import Hub
-from tests.realtime.test_hub import FakeBackend
+from tests.realtime.helpers import FakeBackend
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,8 @@ from django.test import RequestFactory
 
 from realtime.limits import TooManyStreams, client_of, open_slots, take_slot
 from realtime.testing import LiveServer, open_stream
-from tests.realtime.conftest import GROUPS, override_realtime, shows, wait_for
+from tests.helpers import wait_for
+from tests.realtime.helpers import GROUPS, override_realtime, shows
 
 
 def anonymous(address: str = "10.0.0.1", **headers: str) -> object:

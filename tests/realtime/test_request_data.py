@@ -1,4 +1,4 @@
-"""One bounded parser for the signals of streams and commands (realtime.request_data)."""
+"""The one signals parser: what it accepts, and each refusal with its message."""
 
 from __future__ import annotations
 
@@ -6,39 +6,45 @@ import pytest
 
 from realtime.request_data import BadSignals, parse_signals
 from realtime.testing import LiveServer, open_stream, post_command
-from tests.project import views
-from tests.realtime.conftest import ADD, GROUPS, add_group, shows, wait_for
+from tests.helpers import wait_for
+from tests.realtime import views
+from tests.realtime.helpers import ADD, GROUPS, add_group, shows
 
 
 def parse(raw: str | bytes, max_bytes: int = 1000, max_depth: int = 3) -> dict[str, object]:
-    return parse_signals(raw, what="The signals", max_bytes=max_bytes, max_depth=max_depth)
+    return parse_signals(raw, what="The body", max_bytes=max_bytes, max_depth=max_depth)
 
 
-def test_a_bounded_object_parses() -> None:
-    assert parse("") == {}
-    assert parse(b'{"a": {"b": [1, 2]}}') == {"a": {"b": [1, 2]}}
+@pytest.mark.parametrize("raw", ["", b""])
+def test_nothing_is_no_signals(raw: str | bytes) -> None:
+    assert parse(raw) == {}
+
+
+def test_an_object_within_the_bounds() -> None:
+    assert parse('{"a": {"b": {"c": "é"}}}'.encode()) == {"a": {"b": {"c": "é"}}}
+    assert parse('{"a": [1, 2]}', max_depth=2) == {"a": [1, 2]}
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ('{"a": "' + "x" * 1000 + '"}', "at most 1000 are accepted"),
-        ('{"a": {"b": {"c": {"d": 1}}}}', "at most 3 levels"),
-        ("[" * 100_000 + "]" * 100_000, "at most 1000"),
-        ('{"a": "\\ud800"}', "not valid JSON"),
-        ('{"a": ', "not valid JSON"),
-        (b"\xff\xfe", "not valid JSON"),
-        ("[1]", "must be a JSON object"),
+        ("x" * 1001, "The body is 1001 bytes; at most 1000 are accepted."),
+        ("é" * 501, "The body is 1002 bytes; at most 1000 are accepted."),  # bytes, not characters
+        ("{", "The body is not valid JSON"),
+        ('{"a": "\\ud800"}', "The body is not valid JSON"),  # a lone surrogate
+        ("[1]", "The body must be a JSON object of signals."),
+        ('{"a": {"b": {"c": {}}}}', r"The body is nested too deeply \(at most 3 levels\)."),
     ],
 )
-def test_everything_else_is_refused_with_a_reason(raw: str | bytes, message: str) -> None:
+def test_refusals_say_why(raw: str, message: str) -> None:
     with pytest.raises(BadSignals, match=message):
         parse(raw)
 
 
-def test_deep_nesting_is_refused_without_recursion() -> None:
-    with pytest.raises(BadSignals, match="nested too deeply"):
-        parse("[" * 100_000 + "]" * 100_000, max_bytes=10**6)
+def test_nesting_past_the_interpreter_is_refused_too() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(BadSignals, match="The body is nested too deeply"):
+        parse(deep, max_bytes=1_000_000)
 
 
 def test_streams_and_commands_refuse_the_same_input(server: LiveServer) -> None:

@@ -1,16 +1,27 @@
-"""``manage.py runserver`` serves ASGI with uvicorn: streams stream, and Ctrl-C never hangs."""
+"""``runserver`` serves ASGI with uvicorn: streams stream, and Ctrl-C never hangs."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
+from django.test import override_settings
 
-from tests.conftest import free_port, start_runserver, stop_process, wait_for_port
+from tests.helpers import (
+    ROOT,
+    free_port,
+    server_env,
+    start_runserver,
+    stop_process,
+    wait_for_port,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +46,18 @@ def stop_with_sigint(process: subprocess.Popen[bytes]) -> float:
     os.killpg(process.pid, signal.SIGINT)
     process.wait(timeout=10)
     return time.monotonic() - started
+
+
+@pytest.fixture
+def runserver() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``runserver`` (with its reloader) on a free loopback port, in its own process group."""
+    port = free_port()
+    process = start_runserver(port)
+    try:
+        wait_for_port(port, process=process)
+        yield process, port
+    finally:
+        stop_process(process)
 
 
 def test_streams_incrementally_and_stops_on_sigint_with_reloader(
@@ -78,3 +101,39 @@ def test_help_explains_shutdown_timeout() -> None:
     assert "--shutdown-timeout SECONDS" in text
     assert "With --noreload" in " ".join(text.split())
     assert "default: 3.0" in " ".join(text.split())
+
+
+@pytest.mark.django_db
+def test_checks_first_and_fails_when_the_port_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=ROOT,
+            env=server_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "System check identified no issues" in result.stdout
+    assert "address already in use" in output
+
+
+def test_serves_static_files_under_debug_or_insecure_only() -> None:
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from realtime.management.commands.runserver import Command
+
+    def static(**options: bool) -> bool:
+        return isinstance(Command().get_application(**options), ASGIStaticFilesHandler)
+
+    assert not static()  # DEBUG is False in the test settings
+    assert static(insecure_serving=True)
+    assert not static(insecure_serving=True, use_static_handler=False)
+    with override_settings(DEBUG=True):
+        assert static()

@@ -8,7 +8,7 @@ from django.test import RequestFactory
 
 from realtime.tabs import issue_tab_id, new_tab_id, verify_tab
 from realtime.testing import TEST_CSRF_TOKEN, LiveServer, open_stream, post_command, tab_id
-from tests.realtime.conftest import ADD, GROUPS, shows
+from tests.realtime.helpers import ADD, GROUPS, shows
 
 OTHER_BROWSER = "anotherbrowserscsrfsecret0000000"
 

@@ -11,7 +11,7 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory, override_settings
 
 from realtime import conf
-from tests.realtime.conftest import Elements
+from tests.realtime.helpers import Elements
 
 
 def render(source: str, **context: object) -> str:

@@ -1,17 +1,19 @@
-"""The test project's URLs plus streams that exercise StreamView's hooks (tests/realtime only)."""
+"""The URLs of the reusable app's tests: the test views (views.py), streams that exercise
+StreamView's hooks, and the admin (whose saves broadcast)."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.auth.mixins import PermissionRequiredMixin, UserPassesTestMixin
 from django.contrib.auth.models import Group
 from django.urls import path
 
 from realtime import StreamView
-from tests.project.urls import urlpatterns as project_urlpatterns
-from tests.project.views import GroupsStream
+from tests.realtime import views
+from tests.realtime.views import GroupsStream
 
 
 class FlakyStream(GroupsStream):
@@ -30,7 +32,7 @@ class OneGroupStream(StreamView):
     """One group, by URL kwarg: topic from the URL, a selector and mode, and patched signals."""
 
     topics = ["groups.{pk}"]
-    template_name = "test_project/groups.html"
+    template_name = "realtime_tests/groups.html"
     selector = "#groups"
     mode = "inner"
 
@@ -81,5 +83,12 @@ urlpatterns = [
     path("hooks/prefix/", PrefixStream.as_view()),
     path("hooks/denied/", DeniedStream.as_view()),
     path("hooks/unshared/", UnsharedStream.as_view()),
-    *project_urlpatterns,
+    path("test/ticks/", views.ticks, name="test-ticks"),
+    path("test/groups/stream/", views.GroupsStream.as_view(), name="test-groups-stream"),
+    path("test/groups/private/", views.PrivateGroupsStream.as_view(), name="test-private-stream"),
+    path("test/groups/clock/", views.ClockStream.as_view(), name="test-clock-stream"),
+    path("test/groups/add/", views.AddGroup.as_view(), name="test-add-group"),
+    path("test/groups/add-later/", views.AddGroupLater.as_view(), name="test-add-group-later"),
+    path("test/groups/add-private/", views.add_private_group, name="test-add-private"),
+    path("admin/", admin.site.urls),
 ]

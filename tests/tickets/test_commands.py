@@ -72,7 +72,10 @@ class TestRules:
 
     def test_closing_a_closed_ticket_is_a_no_op(self, make_ticket: MakeTicket) -> None:
         ticket = make_ticket(status=Status.CLOSED)
-        assert update_status(ticket.pk, Status.CLOSED).status == Status.CLOSED
+        with capture_publishes() as published:
+            assert update_status(ticket.pk, Status.CLOSED).status == Status.CLOSED
+        assert published == []
+        assert Ticket.objects.get(pk=ticket.pk).updated_at == ticket.updated_at
 
     def test_an_unknown_ticket_is_a_404_rejection(self) -> None:
         with pytest.raises(CommandError, match="#424242 does not exist") as raised:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from html import unescape
 from typing import Any
 
@@ -40,10 +39,18 @@ def portal_stream(server: str, user: User, tab: str = TAB_1) -> EventStream:
     return open_stream(f"{server}/my/stream/", cookies=session_cookies(user), signals=signals)
 
 
-def quiet_for(stream: EventStream, seconds: float) -> list[SSEEvent]:
-    """Every event ``stream`` receives in the next ``seconds``."""
-    time.sleep(seconds)
-    return stream.drain()
+def events_until(stream: EventStream, text: str, timeout: float = 5) -> list[SSEEvent]:
+    """Every event ``stream`` receives up to the first patch showing ``text`` (included).
+
+    Notifications reach every stream in commit order, so a change committed after something a
+    stream must not get is the signal that it would have got it by now.
+    """
+    events: list[SSEEvent] = []
+    while not events or not (
+        events[-1].event == "datastar-patch-elements" and text in events[-1].elements
+    ):
+        events.append(stream.next_event(timeout=timeout))
+    return events
 
 
 @pytest.mark.django_db
@@ -265,7 +272,7 @@ class TestLive:
             assert f'id="note-form-{ticket.pk}-' in html
 
     def test_a_customer_never_receives_another_customers_ticket(
-        self, server: str, alice: User, bob: User, browser: Browser
+        self, server: str, alice: User, bob: User, browser: Browser, make_ticket: MakeTicket
     ) -> None:
         with portal_stream(server, bob) as bobs:
             assert "No tickets yet" in patches(bobs).elements
@@ -277,7 +284,8 @@ class TestLive:
             assert bobs_page.post("/tickets/new/", json=own).status_code == 204
             html = patches(bobs).elements
             assert "Question of Bob" in html, "bob's stream was not woken by alice's ticket first"
-            assert all("Alice" not in e.data for e in quiet_for(bobs, 0.3))
+            make_ticket(customer=bob, subject="Later question of Bob")
+            assert all("Alice" not in e.data for e in events_until(bobs, "Later question"))
             assert "Alice" not in bobs.raw.decode()
             assert "Alice" not in bobs_page.get("/my/").text
 
@@ -300,13 +308,18 @@ class TestLive:
             assert (after.status, after.updated_at) == (before.status, before.updated_at)
             toast = acting.next_event(lambda e: CLOSED_IS_FINAL in e.data)
             assert toast.selector == "#realtime-toasts"
-            assert all(CLOSED_IS_FINAL not in e.data for e in quiet_for(other, 0.3))
+            make_ticket(subject="Committed after the refusal")
+            seen = events_until(other, "Committed after the refusal")
+            assert all(CLOSED_IS_FINAL not in e.data for e in seen), "the other tab got the toast"
 
     def test_field_errors_reach_only_the_acting_tab(
-        self, server: str, alice: User, browser: Browser
+        self, server: str, alice: User, browser: Browser, make_ticket: MakeTicket
     ) -> None:
-        with portal_stream(server, alice, TAB_1) as acting, portal_stream(server, alice, TAB_2):
-            patches(acting)
+        with (
+            portal_stream(server, alice, TAB_1) as acting,
+            portal_stream(server, alice, TAB_2) as other,
+        ):
+            patches(acting), patches(other)
             page = browser(alice, "/my/")
             response = page.post(
                 "/tickets/new/", json={"subject": "x", "message": "", "tab": TAB_1}
@@ -317,3 +330,8 @@ class TestLive:
             assert errors["subject"]
             assert errors["message"]
             assert not Ticket.objects.exists()
+            make_ticket(subject="Committed after the errors")
+            seen = events_until(other, "Committed after the errors")
+            assert [e for e in seen if e.event == "datastar-patch-signals"] == [], (
+                "the other tab got the errors"
+            )

@@ -36,7 +36,7 @@ class GroupsStream(StreamView):
     """Every group's name, live."""
 
     topics = ["groups"]
-    template_name = "test_project/groups.html"
+    template_name = "realtime_tests/groups.html"
     signal_names = ("q",)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
