@@ -70,6 +70,10 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+#: The MIME types every nginx installation ships (Debian: nginx-common).
+NGINX_MIME_TYPES = "/etc/nginx/mime.types"
+
+
 def documented_nginx_config() -> str:
     """The ``nginx`` block of docs/deploying.md's reverse-proxy section, as written."""
     text = DOC.read_text()
@@ -203,6 +207,11 @@ class Nginx(Daemon):
                     f"error_log {directory / 'error.log'} warn;",
                     "events { worker_connections 8192; }",
                     "http {",
+                    # As Debian's own nginx.conf does (the documented blocks go inside it):
+                    # without the types, static files go out as text/plain and browsers refuse
+                    # the Datastar module.
+                    f"    include {NGINX_MIME_TYPES};",
+                    "    default_type application/octet-stream;",
                     "    access_log off;",
                     *(f"    {name}_temp_path {path};" for name, path in temp.items()),
                     nginx_config(
