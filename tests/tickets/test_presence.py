@@ -33,6 +33,7 @@ def patch_with(*texts: str, without: tuple[str, ...] = ()) -> Callable[[SSEEvent
     )
 
 
+@pytest.mark.slow
 def test_agents_see_each_other_arrive_type_and_leave(
     server: str, browser: Browser, ann: User, ben: User, make_ticket: MakeTicket
 ) -> None:
