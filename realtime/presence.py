@@ -219,7 +219,6 @@ class Tracker:
         self._registered = False
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._closing = False
         #: The hub closed: joins and leaves are ignored from now on.
         self._stopped = False
         self._executor: ThreadPoolExecutor | None = None
@@ -253,12 +252,19 @@ class Tracker:
             self._kick()
 
     def close(self) -> None:
-        """Remove every entry of this process at once (server shutdown), and stop until the
-        next join."""
+        """Remove every entry of this process at once and stop (the hub closed: the server is
+        shutting down). The removal is queued on the tracker's thread, behind any batch being
+        written, so it completes even if the event loop ends first (the interpreter waits for
+        that thread before it exits)."""
         self._stopped = True
-        if self._task is not None and not self._closing:
-            self._closing = True
-            self._kick()
+        task, executor = self._task, self._executor
+        self._task, self._executor = None, None
+        if task is None or executor is None:
+            return
+        task.cancel()
+        executor.submit(_fresh, self._depart)
+        executor.submit(connections.close_all)
+        executor.shutdown(wait=False)
 
     def _kick(self) -> None:
         if self._task is None:
@@ -284,9 +290,6 @@ class Tracker:
                 pass
             self._wake.clear()
             try:
-                if self._closing:
-                    await self._db(self._depart)
-                    break
                 if self._joins or self._leaves:
                     await self._flush()
                 if not (self._live or self._joins or self._leaves):
@@ -300,9 +303,6 @@ class Tracker:
                     sweep_at = now + SWEEP_INTERVAL
                 failures = 0
             except Exception:
-                if self._closing:
-                    logger.warning("realtime: presence could not leave at shutdown", exc_info=True)
-                    break
                 failures += 1
                 delay = min(0.1 * 2**failures, config.PRESENCE_HEARTBEAT)
                 logger.warning(
@@ -312,13 +312,13 @@ class Tracker:
                 )
                 await asyncio.sleep(delay)
                 self._wake.set()
-        # Idle (or closed): no connection is held, and the next join starts again, registering
+        # Idle: no connection is held, and the next join starts again, registering
         # this process anew.
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.submit(connections.close_all)
             executor.shutdown(wait=False)
-        self._task, self._closing, self._registered = None, False, False
+        self._task, self._registered = None, False
         self._live.clear()
 
     async def _db(self, fn: Callable[[], None]) -> None:
@@ -436,14 +436,18 @@ class Tracker:
             self.writes += 1
 
     def _depart(self) -> None:
-        """Delete this process and its entries (a clean shutdown leaves at once)."""
+        """Delete this process and its entries (a clean shutdown leaves at once). Failing, it
+        only logs: the entries go when the process's heartbeat is past ``PRESENCE_TTL``."""
         alias = get_config().DATABASE
-        with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
-            cursor.execute(f"DELETE FROM {_PROCESS} WHERE id = %s", [self.process_id])
-            cursor.execute(
-                f"DELETE FROM {_ENTRY} WHERE process = %s RETURNING topic", [self.process_id]
-            )
-            _publish([row[0] for row in cursor.fetchall()], alias)
+        try:
+            with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+                cursor.execute(f"DELETE FROM {_PROCESS} WHERE id = %s", [self.process_id])
+                cursor.execute(
+                    f"DELETE FROM {_ENTRY} WHERE process = %s RETURNING topic", [self.process_id]
+                )
+                _publish([row[0] for row in cursor.fetchall()], alias)
+        except Exception:
+            logger.warning("realtime: presence could not be removed at shutdown", exc_info=True)
         self._live.clear()
 
 

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.core.exceptions import ImproperlyConfigured
+from django.db import OperationalError, connection, transaction
+from django.test import override_settings
 
-from realtime.presence import Member, Tracker, present, present_by_topic, set_state
+from realtime.conf import get_config
+from realtime.presence import Member, Presence, Tracker, _Row, present, present_by_topic, set_state
 from realtime.relay.registry import all_hubs
-from realtime.testing import EventStream, LiveServer, SSEEvent, open_stream, post_command
+from realtime.testing import (
+    EventStream,
+    LiveServer,
+    SSEEvent,
+    capture_publishes,
+    open_stream,
+    post_command,
+)
 from tests.realtime.conftest import RawStreams, tab_id, uvicorn_process, wait_for
 
 _LI = re.compile(r"<li>(.*?)</li>")
@@ -185,6 +197,21 @@ def test_across_processes_and_kill_9(transactional_db: None) -> None:
         print(f"kill -9: gone from the other process's stream after {gone:.1f}s")
 
 
+@pytest.mark.slow
+def test_a_stopping_server_leaves_at_once(transactional_db: None) -> None:
+    with uvicorn_process() as port_a, uvicorn_process() as port_b, _stream(port_b, "bob") as bob:
+        bob.next_event(shows("Bob:viewing:1"), timeout=10)
+        ann = _stream(port_a, "ann")
+        bob.next_event(shows("Bob:viewing:1", "Ann:viewing:1"), timeout=5)
+        stopped = time.monotonic()
+        os.kill(_pid_listening(port_a), signal.SIGTERM)
+        bob.next_event(shows("Bob:viewing:1"), timeout=2)
+        ann.close()
+        print(
+            f"SIGTERM: gone from the other process's stream after {time.monotonic() - stopped:.2f}s"
+        )
+
+
 def _pid_listening(port: int) -> int:
     """The pid of the uvicorn serving ``port`` (the only process of its session)."""
     import psutil
@@ -193,3 +220,121 @@ def _pid_listening(port: int) -> int:
         if conn.laddr and conn.laddr.port == port and conn.status == "LISTEN" and conn.pid:
             return int(conn.pid)
     raise AssertionError(f"nothing listens on {port}")
+
+
+# The tracker's database work, driven directly ------------------------------------------------
+
+
+def _written(tracker: Tracker, who: str, topic: str = "rooms.x") -> str:
+    """Write one stream of ``who`` on ``topic`` for ``tracker`` as a batch would; its key."""
+    key = f"{who}-{tracker.process_id}"[:32]
+    rows = {key: [_Row(key, topic, "", Member(who, who.title()))]}
+    tracker._write(rows, set(), last=False)
+    tracker._live.update(rows)
+    return key
+
+
+def test_a_dead_process_is_reaped_once_and_a_paused_one_comes_back(
+    transactional_db: None,
+) -> None:
+    alive, paused = Tracker(), Tracker()
+    _written(alive, "ann")
+    _written(paused, "bob")
+    assert [p.name for p in present("rooms.x")] == ["Ann", "Bob"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE realtime_presence_process SET last_seen = now() - interval '1 minute' "
+            "WHERE id = %s",
+            [paused.process_id],
+        )
+    # Readers ignore it at once; the other process's heartbeat deletes it and tells watchers.
+    assert [p.name for p in present("rooms.x")] == ["Ann"]
+    with capture_publishes() as published:
+        alive._heartbeat()
+        alive._heartbeat()  # nothing left to reap: nothing published twice
+    assert published == [("presence.rooms.x", None)]
+    assert entry_count() == 1
+    # The paused process wakes up: its heartbeat finds its row gone and writes itself again.
+    with capture_publishes() as published:
+        paused._heartbeat()
+    assert published == [("presence.rooms.x", None)]
+    assert [p.name for p in present("rooms.x")] == ["Ann", "Bob"]
+
+
+def test_a_clean_shutdown_leaves_at_once(transactional_db: None) -> None:
+    tracker = Tracker()
+    _written(tracker, "ann", "rooms.a")
+    _written(tracker, "ann", "rooms.b")
+    with capture_publishes() as published:
+        tracker._depart()
+    assert sorted(published) == [("presence.rooms.a", None), ("presence.rooms.b", None)]
+    assert entry_count() == 0
+
+
+def test_the_last_leave_removes_the_process_too(transactional_db: None) -> None:
+    tracker = Tracker()
+    key = _written(tracker, "ann")
+    tracker._write({}, {key}, last=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM realtime_presence_process")
+        assert cursor.fetchone()[0] == 0
+    assert entry_count() == 0
+
+
+def test_lapsed_states_are_swept_by_their_process(transactional_db: None) -> None:
+    tracker = Tracker()
+    _written(tracker, "ann")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE realtime_presence_entry SET state = 'typing', "
+            "state_expires_at = now() - interval '1 second'"
+        )
+    assert [p.state for p in present("rooms.x")] == ["viewing"]  # readers never see it
+    with capture_publishes() as published:
+        tracker._sweep()
+        tracker._sweep()
+    assert published == [("presence.rooms.x", None)]
+
+
+def _present(topic: str) -> list[Presence]:
+    """:func:`present` on a worker thread, which keeps no connection open."""
+    try:
+        return present(topic)
+    finally:
+        connection.close()
+
+
+async def test_a_failed_batch_is_written_on_the_next_try(
+    transactional_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write = Tracker._write
+    calls: list[int] = []
+
+    def flaky(self: Tracker, *args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("the database is away")
+        write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Tracker, "_write", flaky)
+    tracker = Tracker()
+    key = tracker.join(["rooms.x"], Member("ann", "Ann"), None)
+    deadline = time.monotonic() + 5
+    while not await asyncio.to_thread(_present, "rooms.x"):
+        assert time.monotonic() < deadline, "never written"
+        await asyncio.sleep(0.05)
+    tracker.leave(key)
+    while await asyncio.to_thread(_present, "rooms.x"):
+        assert time.monotonic() < deadline, "never left"
+        await asyncio.sleep(0.05)
+    assert len(calls) >= 3
+    # Nothing present any more: the tracker stopped (no task, no connection held).
+    assert tracker._task is None
+
+
+def test_the_ttl_must_outlast_the_heartbeat() -> None:
+    with (
+        override_settings(REALTIME={"PRESENCE_HEARTBEAT": 5.0, "PRESENCE_TTL": 5.0}),
+        pytest.raises(ImproperlyConfigured, match="PRESENCE_TTL"),
+    ):
+        get_config()
