@@ -163,28 +163,37 @@ def set_state(
     Pass the tab id a command verified (``self.tab`` in a :class:`~realtime.CommandView`): a tab
     can change only its own presence. With ``expires_in`` the state lapses after that many
     seconds (a ``typing`` that ends by itself); ``topic`` limits the change to one topic. Runs in
-    the caller's transaction and publishes the changed topics in it. Returns how many entries
-    changed (0 without a tab, or for a tab that is not present).
+    the caller's transaction and publishes, in it, the topics whose visible state changed (the
+    same state with its expiry extended wakes no one). Returns how many entries were written (0
+    without a tab, for a tab that is not present, or when nothing changes).
     """
     if not tab:
         return 0
     if state is not None and (not isinstance(state, str) or not 0 < len(state) <= MAX_STATE):
         raise ValueError(f"A presence state is a name of 1 to {MAX_STATE} characters.")
     alias = using or get_config().DATABASE
-    sql = (
-        f"UPDATE {_ENTRY} SET state = COALESCE(%s, base_state), state_expires_at = "
-        "CASE WHEN %s::float8 IS NULL THEN NULL ELSE now() + %s::float8 * interval '1 second' END "
-        "WHERE tab = %s"
-    )
-    params: list[Any] = [state, expires_in, expires_in, tab_digest(tab)]
+    where = "tab = %s"
+    params: list[Any] = [tab_digest(tab)]
     if topic is not None:
-        sql += " AND topic = %s"
+        where += " AND topic = %s"
         params.append(validate_topic(topic))
+    # Writes only what changes (clearing a resting tab writes nothing), and publishes only the
+    # topics whose visible state changed (a typing tab extending its expiry wakes no one).
+    sql = (
+        f"WITH old AS (SELECT id, CASE WHEN state_expires_at IS NULL OR state_expires_at > now() "
+        f"THEN state ELSE base_state END AS shown FROM {_ENTRY} WHERE {where} FOR UPDATE) "
+        f"UPDATE {_ENTRY} e SET state = COALESCE(%s, e.base_state), state_expires_at = "
+        "CASE WHEN %s::float8 IS NULL THEN NULL ELSE now() + %s::float8 * interval '1 second' END "
+        "FROM old WHERE e.id = old.id AND (e.state IS DISTINCT FROM COALESCE(%s, e.base_state) "
+        "OR e.state_expires_at IS NOT NULL OR %s::float8 IS NOT NULL) "
+        "RETURNING e.topic, old.shown IS DISTINCT FROM e.state"
+    )
+    params += [state, expires_in, expires_in, state, expires_in]
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
-        cursor.execute(sql + " RETURNING topic", params)
-        topics = [row[0] for row in cursor.fetchall()]
-        _publish(topics, alias)
-    return len(topics)
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        _publish([topic for topic, changed in rows if changed], alias)
+    return len(rows)
 
 
 def _publish(topics: Iterable[str], alias: str) -> None:

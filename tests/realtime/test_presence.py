@@ -16,7 +16,16 @@ from django.db import OperationalError, connection, transaction
 from django.test import override_settings
 
 from realtime.conf import get_config
-from realtime.presence import Member, Presence, Tracker, _Row, present, present_by_topic, set_state
+from realtime.presence import (
+    Member,
+    Presence,
+    Tracker,
+    _Row,
+    present,
+    present_by_topic,
+    set_state,
+    tab_digest,
+)
 from realtime.relay.registry import all_hubs
 from realtime.testing import (
     EventStream,
@@ -338,3 +347,20 @@ def test_the_ttl_must_outlast_the_heartbeat() -> None:
         pytest.raises(ImproperlyConfigured, match="PRESENCE_TTL"),
     ):
         get_config()
+
+
+def test_set_state_writes_and_publishes_only_what_changes(transactional_db: None) -> None:
+    tab = tab_id()
+    key = "k" * 32
+    Tracker()._write(
+        {key: [_Row(key, "rooms.x", tab_digest(tab), Member("ann", "Ann"))]}, set(), last=False
+    )
+    with capture_publishes() as published, transaction.atomic():
+        assert set_state(tab, None) == 0  # at rest already: nothing written
+        assert set_state(tab, "typing", expires_in=4, topic="rooms.other") == 0
+        assert set_state(tab, "typing", expires_in=4) == 1
+        assert set_state(tab, "typing", expires_in=4) == 1  # extended: written, nobody woken
+    assert published == [("presence.rooms.x", None)]
+    with capture_publishes() as published, transaction.atomic():
+        assert set_state(tab, None) == 1
+    assert published == [("presence.rooms.x", None)]
