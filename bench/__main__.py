@@ -6,7 +6,7 @@ import sys
 import time
 
 from bench import bytes as bytes_bench
-from bench import commands, fanout
+from bench import commands, fanout, presence
 
 
 def main() -> None:
@@ -14,6 +14,7 @@ def main() -> None:
     fanout.main([])
     commands.main([])
     bytes_bench.main([])
+    presence.main([])
     from bench.report import main as report
 
     report([])

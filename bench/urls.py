@@ -12,5 +12,6 @@ urlpatterns = [
     path("bench/naive/", views.NaiveGroupsStream.as_view()),
     path("bench/naive-listen/", views.NaiveListenStream.as_view()),
     path("bench/fat/", views.FatGroupsStream.as_view()),
+    path("bench/present/<slug:room>/", views.PresentTab.as_view()),
     *test_urlpatterns,
 ]

@@ -16,9 +16,11 @@ from psycopg import AsyncConnection, sql
 from realtime.conf import get_config
 from realtime.counters import counters
 from realtime.metrics import stats as realtime_stats
+from realtime.presence import Tracker
 from realtime.relay.postgres import listener_conninfo
+from realtime.relay.registry import all_hubs
 from realtime.rendering import run_sync
-from tests.realtime.views import GroupsStream
+from tests.realtime.views import GroupsStream, RoomStream
 
 
 def stats(request: HttpRequest) -> JsonResponse:
@@ -30,6 +32,8 @@ def stats(request: HttpRequest) -> JsonResponse:
         )
         pg = {name or "(django)": n for name, n in cursor.fetchall()}
     data = realtime_stats()
+    # Presence transactions written by this process (bench.presence reads the deltas).
+    data["presence_writes"] = sum(hub.attached(Tracker).writes for hub in all_hubs())
     data["rss"] = psutil.Process(os.getpid()).memory_info().rss
     data["pg_connections"] = pg
     return JsonResponse(data)
@@ -87,3 +91,14 @@ class FatGroupsStream(GroupsStream):
         context = super().get_context_data(**kwargs)
         context["rows"] = [(g, i) for i, g in enumerate(context["groups"])]
         return context
+
+
+class PresentTab(RoomStream):
+    """A tab that is present in a room and shows nothing of it (the churn of bench.presence:
+    what presence costs to write, apart from what showing it costs)."""
+
+    topics = ()
+    template_name = "bench/present_tab.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {"view": self}

@@ -81,6 +81,13 @@ class Config:
     #: The request header that holds the client's address behind a trusted reverse proxy (e.g.
     #: "X-Forwarded-For": its last address counts), or None to use REMOTE_ADDR.
     CLIENT_ADDRESS_HEADER: str | None = None
+    #: Presence (realtime.presence): seconds between a process's heartbeats (one write each)...
+    PRESENCE_HEARTBEAT: float = 2.0
+    #: ...and after which a process that stopped beating (killed) counts as gone: its entries are
+    #: ignored by reads at once and deleted by the next heartbeat of any other process.
+    PRESENCE_TTL: float = 6.0
+    #: Seconds a process gathers joins and leaves before writing them in one transaction.
+    PRESENCE_FLUSH_INTERVAL: float = 0.05
 
 
 _NUMBER_KEYS = {
@@ -89,6 +96,9 @@ _NUMBER_KEYS = {
     "RECONNECT_DELAY",
     "RECONNECT_MAX_DELAY",
     "MAX_STREAM_AGE",
+    "PRESENCE_HEARTBEAT",
+    "PRESENCE_TTL",
+    "PRESENCE_FLUSH_INTERVAL",
 }
 _COUNT_KEYS = {"MAX_STREAM_SIGNALS_BYTES", "MAX_SIGNALS_DEPTH"}
 _CAP_KEYS = {"MAX_STREAMS_PER_CLIENT", "MAX_STREAMS"}
@@ -111,6 +121,11 @@ def _validate(values: dict[str, Any]) -> None:
             raise ImproperlyConfigured(
                 f"REALTIME[{key!r}] must be a whole number of streams (0 for no cap)."
             )
+    if not 0 < values["PRESENCE_HEARTBEAT"] < values["PRESENCE_TTL"]:
+        raise ImproperlyConfigured(
+            "REALTIME['PRESENCE_TTL'] must be longer than REALTIME['PRESENCE_HEARTBEAT'] (> 0): "
+            "at least twice as long, so one late heartbeat does not make a live process gone."
+        )
     header = values["CLIENT_ADDRESS_HEADER"]
     if header is not None and (not isinstance(header, str) or not header):
         raise ImproperlyConfigured(

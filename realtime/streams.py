@@ -27,7 +27,7 @@ import json
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
-from functools import wraps
+from functools import partial, wraps
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -53,6 +53,7 @@ from realtime.encoding import GzipStream, accepts_gzip, shared_blocks
 from realtime.formats import StreamFormat, choose_format
 from realtime.limits import StreamSlot, TooManyStreams, take_slot
 from realtime.notices import CommandNotice
+from realtime.presence import Member, hub_tracker
 from realtime.relay.registry import get_hub
 from realtime.relay.topics import validate_topic
 from realtime.request_data import BadSignals, parse_signals
@@ -92,6 +93,12 @@ class StreamView(View):
     #: The signals this stream renders from (e.g. ``["filter", "page"]``). The others a page
     #: sends are dropped: they never reach the view, nor split its shared renders.
     signal_names: Sequence[str] = ()
+    #: Topics this stream is *present* on while it is open (:mod:`realtime.presence`: who is
+    #: here); ``{name}`` placeholders are filled from the URL kwargs. Streams that show presence
+    #: watch ``presence.<topic>``.
+    presence_topics: Sequence[str] = ()
+    #: The stream's resting presence state (a command may change it for a while).
+    presence_state: str = "viewing"
 
     #: The signals of :attr:`signal_names` sent with the request.
     signals: dict[str, Any]
@@ -159,6 +166,8 @@ class StreamView(View):
         if not self.has_permission():
             raise PermissionDenied
         topics = [validate_topic(topic, pattern=True) for topic in self.get_topics()]
+        presence_topics = [validate_topic(topic) for topic in self.get_presence_topics()]
+        member = self.get_presence() if presence_topics else None
         notice_topics = [tab_topic(self.tab)] if self.tab else []
         key = self.get_render_key()
         if key is not None:
@@ -187,7 +196,7 @@ class StreamView(View):
         gzip = compression == "gzip" and accepts_gzip(request)
         response = _StreamResponse(
             slot,
-            self._body(spec, slot, gzip=gzip),
+            self._body(spec, slot, gzip=gzip, presence=(presence_topics, member)),
             content_type="text/event-stream",
             # no-store: a stream carries one user's private data, which no cache may keep.
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
@@ -201,10 +210,20 @@ class StreamView(View):
         return response
 
     async def _body(
-        self, spec: StreamSpec, slot: StreamSlot, *, gzip: bool
+        self,
+        spec: StreamSpec,
+        slot: StreamSlot,
+        *,
+        gzip: bool,
+        presence: tuple[list[str], Member | None] = ([], None),
     ) -> AsyncIterator[bytes]:
+        leave = None
         try:
             hub = get_hub()
+            topics, member = presence
+            if member is not None:
+                tracker = hub_tracker(hub)
+                leave = partial(tracker.leave, tracker.join(topics, member, self.tab))
             pieces = StreamLoop(hub, spec, heartbeat=get_config().HEARTBEAT).pieces()
             encoder = GzipStream(shared_blocks(hub)) if gzip else None
             async for chunk in send_pieces(
@@ -215,6 +234,8 @@ class StreamView(View):
             ):
                 yield chunk
         finally:
+            if leave is not None:
+                leave()
             slot.release()
 
     def _session_seconds_left(self) -> float | None:
@@ -278,6 +299,23 @@ class StreamView(View):
     def get_topics(self) -> list[str]:
         """The topics to watch: :attr:`topics` with URL kwargs filled in."""
         return [topic.format(**self.kwargs) for topic in self.topics]
+
+    def get_presence_topics(self) -> list[str]:
+        """The topics this stream is present on: :attr:`presence_topics` with URL kwargs filled
+        in. Override to choose them from the request (e.g. the ticket a tab's signals select)."""
+        return [topic.format(**self.kwargs) for topic in self.presence_topics]
+
+    def get_presence(self) -> Member | None:
+        """Who this stream is on its presence topics, or ``None`` to be present nowhere.
+
+        By default the signed-in user (its primary key, full name or else username) in
+        :attr:`presence_state`; anonymous visitors are never present. Runs before streaming.
+        """
+        user = getattr(self.request, "user", None)
+        if user is None or not getattr(user, "is_authenticated", False):
+            return None
+        name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+        return Member(str(user.pk), name or user.get_username(), self.presence_state)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         """The template context. Runs on a worker thread: the ORM may be used freely."""

@@ -15,10 +15,15 @@ from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.db import transaction
 
 from realtime import CommandError, CommandView
+from realtime.presence import set_state
 from tickets.models import Status, Ticket
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+#: Seconds an agent stays "writing a note" after the last keystroke the page reported (the note
+#: editor reports at most one every 2 s while the agent types).
+TYPING_SECONDS = 4.0
 
 #: The message of the rule that closed is final.
 CLOSED_IS_FINAL = "Closed tickets cannot be reopened."
@@ -132,3 +137,26 @@ class AddAgentNote(StaffRequiredMixin, CommandView):
     def handle(self, form: forms.Form) -> None:
         """Store the note on the ticket of the URL."""
         set_agent_note(self.kwargs["pk"], form.cleaned_data["note"])
+        # Saved: this tab is no longer writing a note.
+        set_state(self.tab, None, topic=ticket_topic(self.kwargs["pk"]))
+
+
+def ticket_topic(ticket_id: int) -> str:
+    """The presence topic of a ticket: the agents whose desk shows it."""
+    return f"tickets.{ticket_id}"
+
+
+class NoteTyping(StaffRequiredMixin, CommandView):
+    """POST: the agent's tab is writing a note on the ticket of the URL (for a few seconds).
+
+    Changes only the presence of the tab that sent it (its verified tab id), and writes nothing
+    when that tab is not on the ticket.
+    """
+
+    name = "note-typing"
+
+    def handle(self, form: forms.Form) -> None:
+        """Mark this tab as typing on the ticket, lapsing after :data:`TYPING_SECONDS`."""
+        set_state(
+            self.tab, "typing", expires_in=TYPING_SECONDS, topic=ticket_topic(self.kwargs["pk"])
+        )

@@ -13,4 +13,5 @@ urlpatterns: list[URLPattern] = [
     path("tickets/new/", commands.CreateTicket.as_view(), name="create"),
     path("tickets/<int:pk>/status/", commands.UpdateStatus.as_view(), name="update-status"),
     path("tickets/<int:pk>/note/", commands.AddAgentNote.as_view(), name="agent-note"),
+    path("tickets/<int:pk>/typing/", commands.NoteTyping.as_view(), name="note-typing"),
 ]

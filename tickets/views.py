@@ -18,8 +18,9 @@ from django.utils import translation
 from django.views.generic import TemplateView
 
 from realtime import StreamView
-from tickets.commands import StaffRequiredMixin
-from tickets.models import Status
+from realtime.presence import present_by_topic
+from tickets.commands import StaffRequiredMixin, ticket_topic
+from tickets.models import Status, Ticket
 from tickets.projector import REBUILT_TOPIC
 from tickets.queries import (
     TicketFilters,
@@ -34,21 +35,41 @@ REFRESH_SECONDS = 60.0
 
 
 def desk_context(filters: TicketFilters) -> dict[str, Any]:
-    """What ``_desk.html`` shows for ``filters``: a page of the list, counts, the selected ticket."""
+    """What ``_desk.html`` shows for ``filters``: a page of the list, counts, the selected ticket,
+    and the agents on each of them (every agent, the reader too: the page hides its own)."""
     counts = status_counts()
+    page = ticket_page(filters)
+    shown = [item.pk for item in page.object_list]
+    presence = present_by_topic(
+        ticket_topic(pk) for pk in [*shown, *([filters.ticket] if filters.ticket else [])]
+    )
+    for item in page.object_list:
+        item.agents = presence[ticket_topic(item.pk)]
     return {
         "filters": filters,
-        "page": ticket_page(filters),
+        "page": page,
         "status_tabs": [("", "All", counts[""])]
         + [(value, label, counts[value]) for value, label in Status.choices],
         "statuses": Status.choices,
         "selected": ticket_detail(filters.ticket),
+        "selected_agents": presence[ticket_topic(filters.ticket)] if filters.ticket else [],
     }
 
 
+def customer_ticket_topic(customer: int, ticket: int) -> str:
+    """The presence topic the portal reads: agents on one of this customer's tickets (it has a
+    topic of its own so that a customer's stream wakes only for their own tickets)."""
+    return f"customers.{customer}.tickets.{ticket}"
+
+
 def portal_context(customer: int) -> dict[str, Any]:
-    """What ``_portal.html`` shows: the customer's own tickets."""
-    return {"tickets": customer_tickets(customer)}
+    """What ``_portal.html`` shows: the customer's own tickets, and whether an agent is looking
+    at each (never who, nor anything of other customers)."""
+    tickets = customer_tickets(customer)
+    presence = present_by_topic(customer_ticket_topic(customer, t.pk) for t in tickets)
+    for item in tickets:
+        item.agent_looking = bool(presence[customer_ticket_topic(customer, item.pk)])
+    return {"tickets": tickets}
 
 
 def customer_id(request: HttpRequest) -> int:
@@ -89,6 +110,8 @@ class DeskPage(StaffPageMixin, TemplateView):
             "status": "",
             "note": "",
             "errors": {"status": "", "note": ""},
+            # Local (never sent): the page hides its own agent in the shared presence lists.
+            "_me": str(self.request.user.pk),
         }
         return {
             **super().get_context_data(**kwargs),
@@ -98,9 +121,10 @@ class DeskPage(StaffPageMixin, TemplateView):
 
 
 class DeskStream(StaffRequiredMixin, StreamView):
-    """The desk's stream: the list for this tab's ``filter`` signals, re-rendered on ``tickets``."""
+    """The desk's stream: the list for this tab's ``filter`` signals, re-rendered on ``tickets``
+    and when agents come, go or type on any ticket. The tab is present on the ticket it shows."""
 
-    topics = ("tickets",)
+    topics = ("tickets", "presence.tickets.*")
     signal_names = ("filter",)
     template_name = "tickets/_desk.html"
     refresh_interval = REFRESH_SECONDS
@@ -110,6 +134,19 @@ class DeskStream(StaffRequiredMixin, StreamView):
         """The filters this tab sent as its ``filter`` signals."""
         raw = self.signals.get("filter")
         return TicketFilters.from_data(raw if isinstance(raw, Mapping) else None)
+
+    def get_presence_topics(self) -> list[str]:
+        """The selected ticket's topic (agents see each other), and its customer's (the
+        portal's "an agent is looking"); nothing while no ticket is selected."""
+        ticket = self.filters.ticket
+        customer = (
+            Ticket.objects.filter(pk=ticket).values_list("customer_id", flat=True).first()
+            if ticket
+            else None
+        )
+        if ticket is None or customer is None:
+            return []
+        return [ticket_topic(ticket), customer_ticket_topic(customer, ticket)]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         """The desk partial's context for this tab's filters."""
@@ -149,8 +186,10 @@ class PortalStream(LoginRequiredMixin, StreamView):
     raise_exception = True
 
     def get_topics(self) -> list[str]:
-        """This customer's topic (other customers' tickets never wake this stream), and rebuilds."""
-        return [f"customers.{customer_id(self.request)}", REBUILT_TOPIC]
+        """This customer's topic (other customers' tickets never wake this stream), rebuilds, and
+        agents coming to or leaving this customer's tickets."""
+        customer = customer_id(self.request)
+        return [f"customers.{customer}", REBUILT_TOPIC, f"presence.customers.{customer}.*"]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         """The portal partial's context for the requesting user."""

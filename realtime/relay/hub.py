@@ -165,12 +165,17 @@ class Hub:
         self._started: asyncio.Task[None] | None = None
         self._deadlines: Deadlines | None = None
         self._attached: dict[Callable[[], Any], Any] = {}
+        self._closers: list[Callable[[], None]] = []
 
     def attached(self, factory: Callable[[], T]) -> T:
         """The one object ``factory`` makes for this hub (per-loop caches of other modules)."""
         if factory not in self._attached:
             self._attached[factory] = factory()
         return cast(T, self._attached[factory])
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the hub's loop) when the hub closes (presence leaves with it)."""
+        self._closers.append(callback)
 
     @property
     def subscription_count(self) -> int:
@@ -286,6 +291,9 @@ class Hub:
         for subs in (*self._exact.values(), *self._prefix.values()):
             for subscription in subs:
                 subscription.close()
+        closers, self._closers = self._closers, []
+        for callback in closers:
+            callback()
 
     async def aclose(self) -> None:
         """Close every subscription and stop the backend's listener."""

@@ -89,3 +89,12 @@ def test_bytes(tmp_path: Path) -> None:
     assert len(sent) == 4
     for label, size in sent.items():
         assert 0 < size < raw, label
+
+
+def test_presence(tmp_path: Path) -> None:
+    run_bench(tmp_path, "bench.presence", "--n", "20", "--rounds", "2", "--seconds", "3")
+    result = json.loads((tmp_path / "presence.json").read_text())["raw"]
+    assert len(result["join_last"]) == len(result["leave_last"]) == 2
+    assert result["churn_cycles"] > 0
+    # Batched: fewer presence transactions than joins and leaves.
+    assert 0 < result["presence_writes"] < 2 * result["churn_cycles"]

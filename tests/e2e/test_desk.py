@@ -180,6 +180,9 @@ def test_errors_show_only_in_the_acting_tab(browsers: Browsers, people: dict[str
     other = open_desk(browsers, "agent2")
     select_ticket(desk, "Close my account")
     select_ticket(other, "Close my account")
+    # Both agents' presence has arrived: no re-render is on its way to show the change below.
+    expect(desk.page.locator(".ticket-agents")).to_contain_text("agent2 is viewing", timeout=LIVE)
+    expect(other.page.locator(".ticket-agents")).to_contain_text("agent is viewing", timeout=LIVE)
     Ticket.objects.filter(pk=ticket.pk).update(status=Status.CLOSED)  # no signal: no publish
     TicketListItem.objects.filter(pk=ticket.pk).update(status=Status.CLOSED)
     desk.page.get_by_role("button", name="Mark pending").click()

@@ -296,3 +296,12 @@ async def test_a_listener_that_fails_to_start_leaves_nothing_behind() -> None:
         async with hub.subscribe(["a"]):
             pass
     assert hub.subscription_count == 0
+
+
+def test_on_close_callbacks_run_once_when_the_hub_closes(hub: Hub) -> None:
+    calls: list[str] = []
+    hub.on_close(lambda: calls.append("closed"))
+    assert calls == []
+    hub.close()
+    hub.close()
+    assert calls == ["closed"]

@@ -90,5 +90,7 @@ urlpatterns = [
     path("test/groups/add/", views.AddGroup.as_view(), name="test-add-group"),
     path("test/groups/add-later/", views.AddGroupLater.as_view(), name="test-add-group-later"),
     path("test/groups/add-private/", views.add_private_group, name="test-add-private"),
+    path("test/rooms/<slug:room>/", views.RoomStream.as_view(), name="test-room-stream"),
+    path("test/rooms/<slug:room>/state/", views.RoomState.as_view(), name="test-room-state"),
     path("admin/", admin.site.urls),
 ]

@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.http import HttpRequest, StreamingHttpResponse
 
 from realtime import CommandError, CommandView, StreamView, command, publish
+from realtime.presence import Member, present, set_state
 
 #: Renders performed by GroupsStream, per thread-safe count (the shared-render test reads it).
 render_count = 0
@@ -84,3 +85,41 @@ def add_private_group(request: HttpRequest, form: forms.Form) -> None:
     """Function-style command for logged-in users."""
     Group.objects.create(name=form.cleaned_data["name"])
     publish("groups")
+
+
+class RoomStream(StreamView):
+    """Who is in a room, live; each stream is present in it as its ``who`` query parameter says
+    (one render for every viewer of a room: the partial holds only the room's presence)."""
+
+    topics = ["presence.rooms.{room}"]
+    presence_topics = ["rooms.{room}"]
+    template_name = "realtime_tests/room.html"
+
+    def get_presence(self) -> Member | None:
+        who = self.request.GET.get("who")
+        return Member(who, who.title()) if who else None
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(present=present(f"rooms.{self.kwargs['room']}"), **kwargs)
+
+    def get_render_key(self) -> tuple[str, str]:
+        return (type(self).__qualname__, self.kwargs["room"])
+
+
+class StateForm(forms.Form):
+    state = forms.CharField(required=False, max_length=32)
+    expires_in = forms.FloatField(required=False)
+
+
+class RoomState(CommandView):
+    """Set the acting tab's presence state in a room (blank: back to its resting state)."""
+
+    form_class = StateForm
+
+    def handle(self, form: forms.Form) -> None:
+        set_state(
+            self.tab,
+            form.cleaned_data["state"] or None,
+            expires_in=form.cleaned_data["expires_in"],
+            topic=f"rooms.{self.kwargs['room']}",
+        )
