@@ -75,14 +75,8 @@ class PermissionGroupsStream(PermissionRequiredMixin, GroupsStream):
     raise_exception = True
 
 
-urlpatterns = [
-    path("hooks/staff/", StaffGroupsStream.as_view()),
-    path("hooks/permission/", PermissionGroupsStream.as_view()),
-    path("hooks/flaky/", FlakyStream.as_view()),
-    path("hooks/group/<int:pk>/", OneGroupStream.as_view()),
-    path("hooks/prefix/", PrefixStream.as_view()),
-    path("hooks/denied/", DeniedStream.as_view()),
-    path("hooks/unshared/", UnsharedStream.as_view()),
+#: The test views at their URLs; the demo's test URLs (tests/project/urls.py) reuse them.
+test_urlpatterns = [
     path("test/ticks/", views.ticks, name="test-ticks"),
     path("test/groups/stream/", views.GroupsStream.as_view(), name="test-groups-stream"),
     path("test/groups/private/", views.PrivateGroupsStream.as_view(), name="test-private-stream"),
@@ -92,5 +86,16 @@ urlpatterns = [
     path("test/groups/add-private/", views.add_private_group, name="test-add-private"),
     path("test/rooms/<slug:room>/", views.RoomStream.as_view(), name="test-room-stream"),
     path("test/rooms/<slug:room>/state/", views.RoomState.as_view(), name="test-room-state"),
+]
+
+urlpatterns = [
+    path("hooks/staff/", StaffGroupsStream.as_view()),
+    path("hooks/permission/", PermissionGroupsStream.as_view()),
+    path("hooks/flaky/", FlakyStream.as_view()),
+    path("hooks/group/<int:pk>/", OneGroupStream.as_view()),
+    path("hooks/prefix/", PrefixStream.as_view()),
+    path("hooks/denied/", DeniedStream.as_view()),
+    path("hooks/unshared/", UnsharedStream.as_view()),
+    *test_urlpatterns,
     path("admin/", admin.site.urls),
 ]
