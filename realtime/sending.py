@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from realtime.counters import counters
+from realtime.counters import NO_VIEW, ViewCounters, counters
 from realtime.encoding import GzipStream
 from realtime.stream_loop import Piece
 
@@ -26,18 +26,28 @@ _closing: set[asyncio.Task[Any]] = set()
 
 
 async def send_pieces(
-    pieces: AsyncIterator[Piece], *, encoder: GzipStream | None, stall_timeout: float
+    pieces: AsyncIterator[Piece],
+    *,
+    encoder: GzipStream | None,
+    stall_timeout: float,
+    view: ViewCounters | None = None,
 ) -> AsyncIterator[bytes]:
-    """The response's bytes for ``pieces``, ended when the client stalls (see the module)."""
+    """The response's bytes for ``pieces``, ended when the client stalls (see the module);
+    counted in ``view`` too, when given."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
+    view = view or counters.view(NO_VIEW)
     async with aclosing(pieces):  # type: ignore[type-var]
         async for piece, shared in pieces:
             chunk = encoder.encode(piece, shared=shared) if encoder else piece
             counters.events_sent += 1
             counters.bytes_sent += len(chunk)
+            counters.bytes_raw += len(piece)
+            view.events_sent += 1
+            view.bytes_sent += len(chunk)
+            view.bytes_raw += len(piece)
             timer = (
-                loop.call_later(stall_timeout, _disconnect_stalled, task, pieces)
+                loop.call_later(stall_timeout, _disconnect_stalled, task, pieces, view)
                 if stall_timeout and task
                 else None
             )
@@ -50,8 +60,11 @@ async def send_pieces(
         yield encoder.finish()
 
 
-def _disconnect_stalled(task: asyncio.Task[Any], pieces: AsyncIterator[Piece]) -> None:
+def _disconnect_stalled(
+    task: asyncio.Task[Any], pieces: AsyncIterator[Piece], view: ViewCounters
+) -> None:
     counters.stalled_disconnects += 1
+    view.stalled_disconnects += 1
     logger.warning("realtime: closing a stream whose client stopped reading")
     # End the stream itself now (its finally removes the subscription): cancelling the response
     # task alone leaves the suspended generators to the garbage collector, which may be late.

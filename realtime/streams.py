@@ -45,6 +45,7 @@ from django.views import View
 
 from realtime.access import control_topics, reload_user
 from realtime.conf import get_config
+from realtime.counters import counters
 from realtime.encoding import GzipStream, accepts_gzip, shared_blocks
 from realtime.formats import StreamFormat, choose_format
 from realtime.limits import StreamSlot, TooManyStreams, take_slot
@@ -167,7 +168,10 @@ class StreamView(View):
             pieces = StreamLoop(hub, spec, heartbeat=get_config().HEARTBEAT).pieces()
             encoder = GzipStream(shared_blocks(hub)) if gzip else None
             async for chunk in send_pieces(
-                pieces, encoder=encoder, stall_timeout=get_config().STALL_TIMEOUT
+                pieces,
+                encoder=encoder,
+                stall_timeout=get_config().STALL_TIMEOUT,
+                view=counters.view(spec.name),
             ):
                 yield chunk
         finally:

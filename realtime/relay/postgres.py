@@ -93,7 +93,11 @@ class PostgresBackend(Backend):
                     connected_before = True
                     delay = self.delay
                     self._first_attempt.set()
-                    await self._listen(conn, hub)
+                    counters.listening += 1
+                    try:
+                        await self._listen(conn, hub)
+                    finally:
+                        counters.listening -= 1
             except psycopg.Error as exc:
                 logger.warning(
                     "realtime: listener connection lost (%s); retrying in %.1fs", exc, delay
