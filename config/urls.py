@@ -5,11 +5,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
+from realtime.prometheus import metrics_view
+
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # Prometheus: staff sessions, or REALTIME['METRICS_TOKEN'] as a bearer token.
+    path("metrics", metrics_view, name="metrics"),
     path("", include("tickets.urls")),
     path("tasks/", include("examples.tasks.urls")),
 ]

@@ -69,6 +69,9 @@ class Config:
     #: The request header that holds the client's address behind a trusted reverse proxy (e.g.
     #: "X-Forwarded-For": its last address counts), or None to use REMOTE_ADDR.
     CLIENT_ADDRESS_HEADER: str | None = None
+    #: A secret that lets a request read the Prometheus metrics (``Authorization: Bearer
+    #: <token>``) without a staff session (see realtime.prometheus); None: staff only.
+    METRICS_TOKEN: str | None = None
 
 
 _NUMBER_KEYS = {
@@ -117,6 +120,11 @@ def _validate(values: dict[str, Any]) -> None:
         not isinstance(values["LISTEN_DATABASE"], str) or not values["LISTEN_DATABASE"]
     ):
         raise ImproperlyConfigured("REALTIME['LISTEN_DATABASE'] must be None or a database alias.")
+    token = values["METRICS_TOKEN"]
+    if token is not None and (not isinstance(token, str) or len(token) < 16):
+        raise ImproperlyConfigured(
+            "REALTIME['METRICS_TOKEN'] must be None or a secret string of 16 characters or more."
+        )
     if values["STREAM_COMPRESSION"] not in ("gzip", "middleware", "off"):
         raise ImproperlyConfigured(
             "REALTIME['STREAM_COMPRESSION'] must be 'gzip', 'middleware' or 'off'."

@@ -57,8 +57,10 @@ class ServerProcess:
         realtime: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
         log_dir: Path | None = None,
+        workers: int = 1,
     ) -> None:
         self.port = port or free_port()
+        self.workers = workers
         self.database = database
         self.realtime = realtime or {}
         self.extra_env = env or {}
@@ -113,6 +115,7 @@ class ServerProcess:
                     "warning",
                     "--timeout-graceful-shutdown",
                     "3",
+                    *(["--workers", str(self.workers)] if self.workers > 1 else []),
                 ],
                 cwd=ROOT,
                 env=self.environment(),

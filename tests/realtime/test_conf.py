@@ -85,6 +85,8 @@ def test_every_key_is_documented_in_the_reference() -> None:
         ({"TAB_SIGNAL": "tab-id"}, "REALTIME['TAB_SIGNAL']"),
         ({"TAB_SIGNAL": "tab\n"}, "REALTIME['TAB_SIGNAL']"),
         ({"STREAM_COMPRESSION": "br"}, "'gzip', 'middleware' or 'off'"),
+        ({"METRICS_TOKEN": "short"}, "REALTIME['METRICS_TOKEN'] must be None or a secret"),
+        ({"METRICS_TOKEN": 1234567890123456789}, "REALTIME['METRICS_TOKEN']"),
     ],
 )
 def test_invalid_settings_name_the_key(realtime: dict[str, Any], message: str) -> None:
