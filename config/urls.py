@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
+from config.operations import OperationsPage, OperationsStream
 from realtime.prometheus import metrics_view
 
 urlpatterns = [
@@ -14,6 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Prometheus: staff sessions, or REALTIME['METRICS_TOKEN'] as a bearer token.
     path("metrics", metrics_view, name="metrics"),
+    path("ops/", OperationsPage.as_view(), name="operations"),
+    path("ops/stream/", OperationsStream.as_view(), name="operations-stream"),
     path("", include("tickets.urls")),
     path("tasks/", include("examples.tasks.urls")),
 ]
