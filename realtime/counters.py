@@ -38,6 +38,9 @@ SECONDS_BUCKETS = (
     10.0,
 )
 
+#: Seconds after which a notification no stream has rendered stops being awaited.
+FORGET_AFTER = 60.0
+
 
 class Histogram:
     """Counts of observations per bucket (not cumulative; the last one is ``+Inf``) and their sum."""
@@ -133,8 +136,11 @@ class Counters:
 
     def notified(self, version: int) -> None:
         """A notification that changes some stream's state arrived (hub ``version``)."""
-        if self.awaiting is None:
-            self.awaiting = (version, time.monotonic())
+        now = time.monotonic()
+        # One whose streams all closed before rendering it is forgotten after a while, so it
+        # does not inflate a later sample.
+        if self.awaiting is None or now - self.awaiting[1] > FORGET_AFTER:
+            self.awaiting = (version, now)
 
     def rendered(self, version: int) -> None:
         """A stream has sent (or found unchanged) a render for hub ``version`` or later."""

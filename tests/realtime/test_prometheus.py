@@ -96,6 +96,20 @@ def test_a_notification_nobody_renders_is_not_measured() -> None:
     assert source.notification_latency.count == 1
 
 
+def test_a_notification_whose_streams_left_is_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    import realtime.counters
+
+    now = [1000.0]
+    monkeypatch.setattr(realtime.counters.time, "monotonic", lambda: now[0])
+    source = Counters()
+    source.notified(1)  # its streams close before rendering it
+    now[0] += realtime.counters.FORGET_AFTER + 1
+    source.notified(2)
+    now[0] += 0.004
+    source.rendered(2)
+    assert source.notification_latency.sum == pytest.approx(0.004)
+
+
 def test_mirror_copies_deltas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The copy into prometheus-client's metrics adds what changed since the last copy."""
     source = Counters()
