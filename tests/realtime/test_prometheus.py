@@ -227,6 +227,7 @@ def test_two_worker_processes_add_up(two_workers: ServerProcess) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url + "/metrics", timeout=5)
     assert refused.value.code == 401
+    refused.value.close()
 
     # Streams until both processes hold some (the kernel picks the process of each connection).
     streams: list[EventStream] = []
