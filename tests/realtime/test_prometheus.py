@@ -301,3 +301,14 @@ def test_two_worker_processes_add_up(two_workers: ServerProcess) -> None:
         lambda: total(scrape(two_workers), "realtime_streams_open") == 0,
         "the closed streams leave the gauge",
     )
+
+
+def test_one_process_mode_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.signals import request_started
+
+    from realtime import prometheus
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    prometheus.connect()
+    assert not any("start_sync" in str(receiver) for receiver in request_started.receivers)
+    assert prometheus.multiprocess_dir() is None
