@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -177,6 +178,18 @@ PEERS = {
         "this project with Python's default garbage-collector thresholds (every other server, and "
         "the load generator, run with the tuned ones: see docs/deploying.md)",
         lambda: realtime_server({GC_ENV: ""}),
+        "/test/groups/stream/",
+        "/test/groups/add/",
+        "/bench/reset/",
+        "/bench/stats/",
+    ),
+    "realtime-metrics": Peer(
+        "realtime-metrics",
+        "this project with Prometheus metrics on: prometheus-client's multiprocess mode "
+        "(PROMETHEUS_MULTIPROC_DIR), each process copying its counters every second",
+        lambda: realtime_server(
+            {"PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="realtime-metrics-")}
+        ),
         "/test/groups/stream/",
         "/test/groups/add/",
         "/bench/reset/",

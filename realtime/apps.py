@@ -3,6 +3,9 @@ current (:mod:`realtime.access`), and keeps the settings cache honest in tests."
 
 from __future__ import annotations
 
+import os
+from importlib.util import find_spec
+
 from django.apps import AppConfig
 
 
@@ -20,3 +23,8 @@ class RealtimeConfig(AppConfig):
         checks.register()
         access.connect()
         setting_changed.connect(conf.reload_config, dispatch_uid="realtime.conf.reload")
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and find_spec("prometheus_client"):
+            # Multiprocess metrics: each process copies its counters once it serves requests.
+            from realtime import prometheus
+
+            prometheus.connect()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -29,7 +30,7 @@ from typing import Any, ClassVar
 from django import forms
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import close_old_connections, transaction
 from django.db.models import Model
 from django.forms import modelform_factory
@@ -38,6 +39,7 @@ from django.http.response import HttpResponseBase
 from django.views import View
 
 from realtime.conf import get_config
+from realtime.counters import counters
 from realtime.notices import CommandNotice
 from realtime.relay.publish import publish
 from realtime.request_data import BadSignals, parse_signals
@@ -90,6 +92,23 @@ class CommandView(View):
     def get_form_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :attr:`form_class` besides ``data``."""
         return {}
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Answer the request, counting the answer's status and duration per command
+        (see :mod:`realtime.counters`)."""
+        started, status = time.perf_counter(), 500
+        try:
+            response = super().dispatch(request, *args, **kwargs)
+            status = response.status_code
+            return response
+        except PermissionDenied:
+            status = 403
+            raise
+        except Http404:
+            status = 404
+            raise
+        finally:
+            counters.command(self.command_name, status, time.perf_counter() - started)
 
     def http_method_not_allowed(
         self, request: HttpRequest, *args: Any, **kwargs: Any

@@ -88,6 +88,9 @@ class Config:
     PRESENCE_TTL: float = 6.0
     #: Seconds a process gathers joins and leaves before writing them in one transaction.
     PRESENCE_FLUSH_INTERVAL: float = 0.05
+    #: A secret that lets a request read the Prometheus metrics (``Authorization: Bearer
+    #: <token>``) without a staff session (see realtime.prometheus); None: staff only.
+    METRICS_TOKEN: str | None = None
 
 
 _NUMBER_KEYS = {
@@ -147,6 +150,11 @@ def _validate(values: dict[str, Any]) -> None:
         not isinstance(values["LISTEN_DATABASE"], str) or not values["LISTEN_DATABASE"]
     ):
         raise ImproperlyConfigured("REALTIME['LISTEN_DATABASE'] must be None or a database alias.")
+    token = values["METRICS_TOKEN"]
+    if token is not None and (not isinstance(token, str) or len(token) < 16):
+        raise ImproperlyConfigured(
+            "REALTIME['METRICS_TOKEN'] must be None or a secret string of 16 characters or more."
+        )
     if values["STREAM_COMPRESSION"] not in ("gzip", "middleware", "off"):
         raise ImproperlyConfigured(
             "REALTIME['STREAM_COMPRESSION'] must be 'gzip', 'middleware' or 'off'."

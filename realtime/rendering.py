@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from django.db import close_old_connections, connections
 
-from realtime.counters import counters
+from realtime.counters import NO_VIEW, ViewCounters, counters
 
 if TYPE_CHECKING:
     from realtime.relay.hub import Hub, Subscription
@@ -91,6 +92,7 @@ class _Entry:
 class _Pending:
     version: int  # the newest change waiting
     fn: Callable[[], bytes]  # renders the key (any holder's: their bytes are equal)
+    view: ViewCounters | None  # whose renders count it
     waiters: set[Subscription] = field(default_factory=set)
 
 
@@ -118,27 +120,42 @@ class SharedRenders:
             self.holders[key] = left
 
     async def render(
-        self, key: Hashable | None, version: int, current: int, fn: Callable[[], bytes]
+        self,
+        key: Hashable | None,
+        version: int,
+        current: int,
+        fn: Callable[[], bytes],
+        *,
+        view: ViewCounters | None = None,
     ) -> bytes:
         """Bytes of a render of ``key`` that started at ``version`` or later.
 
-        ``current`` is the hub's version now: a new render is stamped with it.
+        ``current`` is the hub's version now: a new render is stamped with it. ``view`` counts
+        the renders (and shared ones) of the stream's view.
         """
         if key is None:
-            return await self._run(fn)
+            return await self._run(fn, view)
         entry = self.entries.get(key)
         if entry is not None and entry.version >= version and not _failed(entry.task):
             if entry.unclaimed:
                 entry.unclaimed = 0
             else:
                 counters.renders_shared += 1
+                if view is not None:
+                    view.renders_shared += 1
             if entry.task.done():  # the usual case after render_ahead: no suspension at all
                 return entry.task.result()
             return await asyncio.shield(entry.task)
-        return await asyncio.shield(self._start(key, current, fn).task)
+        return await asyncio.shield(self._start(key, current, fn, view).task)
 
     def render_ahead(
-        self, key: Hashable, fn: Callable[[], bytes], subscription: Subscription, version: int
+        self,
+        key: Hashable,
+        fn: Callable[[], bytes],
+        subscription: Subscription,
+        version: int,
+        *,
+        view: ViewCounters | None = None,
     ) -> None:
         """Wake ``subscription`` (changed at hub ``version``) once a fresh render of ``key`` is done.
 
@@ -150,10 +167,10 @@ class SharedRenders:
         """
         entry = self.entries.get(key)
         if entry is None or _failed(entry.task) or (entry.task.done() and entry.version < version):
-            entry = self._start(key, version, fn)
+            entry = self._start(key, version, fn, view)
             entry.unclaimed = 1
         elif entry.version < version:  # an older render is running: render again after it
-            pending = self.pending.setdefault(key, _Pending(version, fn))
+            pending = self.pending.setdefault(key, _Pending(version, fn, view))
             pending.version = max(pending.version, version)
             pending.waiters.add(subscription)
             return
@@ -162,9 +179,11 @@ class SharedRenders:
         else:
             entry.waiters.add(subscription)
 
-    def _start(self, key: Hashable, version: int, fn: Callable[[], bytes]) -> _Entry:
+    def _start(
+        self, key: Hashable, version: int, fn: Callable[[], bytes], view: ViewCounters | None
+    ) -> _Entry:
         """Start rendering ``key`` (stamped with hub ``version``); remembered while it is held."""
-        task = asyncio.ensure_future(self._run(fn))
+        task = asyncio.ensure_future(self._run(fn, view))
         entry = _Entry(version, task)
         if key in self.holders:
             self.entries[key] = entry
@@ -193,17 +212,24 @@ class SharedRenders:
             for subscription in pending.waiters:
                 subscription.mark_changed(entry.version)
         else:
-            follow_up = self._start(key, pending.version, pending.fn)
+            follow_up = self._start(key, pending.version, pending.fn, pending.view)
             follow_up.waiters, follow_up.unclaimed = pending.waiters, 1
 
     @staticmethod
-    async def _run(fn: Callable[[], bytes]) -> bytes:
+    async def _run(fn: Callable[[], bytes], view: ViewCounters | None) -> bytes:
         counters.renders += 1
+        if view is None:
+            view = counters.view(NO_VIEW)  # a render of no stream view (tests, other callers)
+        view.renders += 1
+        started = time.perf_counter()
         try:
             return await run_sync(fn)
         except Exception:
             counters.render_errors += 1
+            view.render_errors += 1
             raise
+        finally:
+            view.render_seconds.observe(time.perf_counter() - started)
 
 
 def shared_renders(hub: Hub) -> SharedRenders:

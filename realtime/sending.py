@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
-from realtime.counters import counters
+from realtime.counters import NO_VIEW, ViewCounters, counters
 from realtime.encoding import GzipStream
 from realtime.stream_loop import Piece
 from realtime.transport import abort_connection
@@ -36,21 +36,30 @@ async def send_pieces(
     encoder: GzipStream | None,
     stall_timeout: float,
     scope: Mapping[str, Any] | None = None,
+    view: ViewCounters | None = None,
 ) -> AsyncIterator[bytes]:
     """The response's bytes for ``pieces``, ended when the client stalls (see the module).
 
-    ``scope`` is the request's ASGI scope, used to find (and abort) its connection on a stall.
+    ``scope`` is the request's ASGI scope, used to find (and abort) its connection on a stall;
+    the bytes are counted in ``view`` too, when given.
     """
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     stalled: list[bool] = []
+    view = view or counters.view(NO_VIEW)
     async with aclosing(pieces):  # type: ignore[type-var]
         async for piece, shared in pieces:
             chunk = encoder.encode(piece, shared=shared) if encoder else piece
             counters.events_sent += 1
             counters.bytes_sent += len(chunk)
+            counters.bytes_raw += len(piece)
+            view.events_sent += 1
+            view.bytes_sent += len(chunk)
+            view.bytes_raw += len(piece)
             timer = (
-                loop.call_later(stall_timeout, _disconnect_stalled, task, pieces, scope, stalled)
+                loop.call_later(
+                    stall_timeout, _disconnect_stalled, task, pieces, scope, stalled, view
+                )
                 if stall_timeout and task
                 else None
             )
@@ -70,8 +79,10 @@ def _disconnect_stalled(
     pieces: AsyncIterator[Piece],
     scope: Mapping[str, Any] | None,
     stalled: list[bool],
+    view: ViewCounters,
 ) -> None:
     counters.stalled_disconnects += 1
+    view.stalled_disconnects += 1
     logger.warning("realtime: closing a stream whose client stopped reading")
     stalled.append(True)
     if abort_connection(scope):

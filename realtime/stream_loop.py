@@ -117,6 +117,7 @@ class StreamLoop:
         self._spec = spec
         self._heartbeat = heartbeat
         self._shared: SharedRenders = shared_renders(hub)
+        self._view = counters.view(spec.name)
 
     async def pieces(self) -> AsyncIterator[Piece]:
         """Yield the stream's pieces until it ends."""
@@ -160,7 +161,8 @@ class StreamLoop:
                         rendered = await self._render(subscription, spec.key, version)
                         if rendered != body:  # a change that left this view's bytes alone
                             body, sent = rendered, True
-                            yield body, True
+                            yield body, True  # returns once the bytes were handed to the server
+                        counters.rendered(version)
                     if sent:
                         schedule.sent(refreshed=False)
         except _Closed:
@@ -189,6 +191,7 @@ class StreamLoop:
         if spec.key is not None:
             shared.hold(spec.key)
         counters.open_streams += 1
+        self._view.open_streams += 1
         try:
             async with self._hub.subscribe(
                 spec.topics, spec.notice_topics, spec.control_topics
@@ -197,10 +200,13 @@ class StreamLoop:
                     raise _Closed
                 release_request_thread()
                 if spec.key is not None:
-                    subscription.on_change = partial(shared.render_ahead, spec.key, spec.render)
+                    subscription.on_change = partial(
+                        shared.render_ahead, spec.key, spec.render, view=self._view
+                    )
                 yield subscription
         finally:
             counters.open_streams -= 1
+            self._view.open_streams -= 1
             if spec.key is not None:
                 shared.release(spec.key)
 
@@ -212,7 +218,9 @@ class StreamLoop:
         attempt = 0
         while True:
             try:
-                return await self._shared.render(key, version, self._hub.version, self._spec.render)
+                return await self._shared.render(
+                    key, version, self._hub.version, self._spec.render, view=self._view
+                )
             except Exception:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
                 logger.warning(

@@ -49,6 +49,7 @@ from django.views import View
 
 from realtime.access import control_topics, reload_user
 from realtime.conf import get_config
+from realtime.counters import counters
 from realtime.encoding import GzipStream, accepts_gzip, shared_blocks
 from realtime.formats import StreamFormat, choose_format
 from realtime.limits import StreamSlot, TooManyStreams, take_slot
@@ -231,6 +232,7 @@ class StreamView(View):
                 encoder=encoder,
                 stall_timeout=get_config().STALL_TIMEOUT,
                 scope=getattr(self.request, "scope", None),
+                view=counters.view(spec.name),
             ):
                 yield chunk
         finally:

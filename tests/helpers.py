@@ -192,8 +192,10 @@ class ServerProcess:
         settings_module: str = SERVER_SETTINGS,
         app: str = "tests.e2e.asgi:application",
         measured: bool = True,
+        workers: int = 1,
     ) -> None:
         self.port = port or free_port()
+        self.workers = workers
         self.database = database
         self.realtime = realtime or {}
         self.extra_env = env or {}
@@ -250,6 +252,7 @@ class ServerProcess:
                     "warning",
                     "--timeout-graceful-shutdown",
                     "3",
+                    *(["--workers", str(self.workers)] if self.workers > 1 else []),
                 ],
                 cwd=ROOT,
                 env=self.environment(),

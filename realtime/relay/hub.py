@@ -208,6 +208,7 @@ class Hub:
         if self._deadlines is None:
             self._deadlines = Deadlines(asyncio.get_running_loop())
         subscription = Subscription(state, notices, self.version, self._deadlines, controls)
+        counters.subscriptions += 1
         # Registered inside the try: a caller cancelled while the listener starts (a client that
         # leaves at once) must not leave its subscription behind.
         try:
@@ -222,6 +223,7 @@ class Hub:
                 await self.ensure_started()
             yield subscription
         finally:
+            counters.subscriptions -= 1
             self._remove(subscription)
 
     def _remove(self, subscription: Subscription) -> None:
@@ -255,6 +257,7 @@ class Hub:
         counters.notifications_received += 1
         counters.last_notification_at = time.monotonic()
         self.version += 1
+        changed = False
         for subscription in self._matching(topic):
             if topic in subscription.control_topics:
                 subscription.add_control(topic)
@@ -263,8 +266,12 @@ class Hub:
                     subscription.add_notice(topic, payload)
             elif subscription.on_change is not None:
                 subscription.on_change(subscription, self.version)
+                changed = True
             else:
                 subscription.mark_changed(self.version)
+                changed = True
+        if changed:  # its latency runs until a stream has rendered it
+            counters.notified(self.version)
 
     def _matching(self, topic: str) -> set[Subscription]:
         found = set(self._exact.get(topic, ()))

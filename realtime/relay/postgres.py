@@ -113,7 +113,11 @@ class PostgresBackend(Backend):
                     connected_before = True
                     delay = self.delay
                     self._first_attempt.set()
-                    await self._listen(conn, hub)
+                    counters.listening += 1
+                    try:
+                        await self._listen(conn, hub)
+                    finally:
+                        counters.listening -= 1
             except ListenerMisconfigured as exc:
                 counters.listener_misconfigured += 1
                 logger.error("realtime: %s Retrying in %.1fs.", exc, delay)

@@ -8,6 +8,7 @@ pytest-django creates the test database: importing these settings starts nothing
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -75,4 +76,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Tests open hundreds of anonymous streams from 127.0.0.1; the caps have tests of their own.
-REALTIME = {"HEARTBEAT": 1.0, "MAX_STREAMS_PER_CLIENT": 0}
+# A server a test starts (tests/helpers.py: ServerProcess) gets its overrides as JSON.
+REALTIME = {
+    "HEARTBEAT": 1.0,
+    "MAX_STREAMS_PER_CLIENT": 0,
+    **json.loads(os.environ.get("REALTIME_OVERRIDES") or "{}"),
+}

@@ -94,6 +94,8 @@ def test_every_key_is_documented_in_the_reference() -> None:
         ({"MAX_SIGNALS_DEPTH": 2.5}, "REALTIME['MAX_SIGNALS_DEPTH'] must be a positive"),
         ({"LISTEN_DATABASE": ""}, "REALTIME['LISTEN_DATABASE'] must be None or a database alias"),
         ({"LISTEN_DATABASE": 1}, "REALTIME['LISTEN_DATABASE'] must be None or a database alias"),
+        ({"METRICS_TOKEN": "short"}, "REALTIME['METRICS_TOKEN'] must be None or a secret"),
+        ({"METRICS_TOKEN": 1234567890123456789}, "REALTIME['METRICS_TOKEN']"),
     ],
 )
 def test_invalid_settings_name_the_key(realtime: dict[str, Any], message: str) -> None:

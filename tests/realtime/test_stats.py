@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from realtime import publish, stats
-from realtime.testing import LiveServer, open_stream
+from realtime.testing import LiveServer, open_stream, post_command
 from tests.helpers import wait_for
-from tests.realtime.helpers import GROUPS, add_group, shows
+from tests.realtime.helpers import ADD, GROUPS, add_group, shows
 
 KEYS = {
     "open_streams",
@@ -20,12 +20,17 @@ KEYS = {
     "listener_connects",
     "listener_reconnects",
     "listener_misconfigured",
+    "listening",
     "resyncs",
     "events_sent",
     "bytes_sent",
+    "bytes_raw",
     "heartbeats_sent",
     "stalled_disconnects",
     "seconds_since_last_notification",
+    "notification_latency",
+    "views",
+    "commands",
 }
 
 
@@ -110,3 +115,40 @@ def test_notifications_for_nobody_still_count(server: LiveServer) -> None:
         publish("nobody.listens")
         wait_for(lambda: stats()["notifications_received"] > before["notifications_received"])
         assert delta(before, "renders")["renders"] == 0
+
+
+def test_per_view_counters_latency_and_commands(server: LiveServer) -> None:
+    """The per-view counters add up to the process's; a command's answers are counted by status;
+    a notification that reached a stream is one latency sample."""
+
+    def view() -> dict[str, int]:
+        return dict(stats()["views"].get("GroupsStream") or {"renders": 0})
+
+    before, before_view = stats(), view()
+    before_commands = stats()["commands"].get("AddGroup", {"by_status": {}})["by_status"]
+    with open_stream(server.url + GROUPS, signals={"who": "per-view"}) as stream:
+        stream.next_event(timeout=5)
+        assert view()["open_streams"] == before_view.get("open_streams", 0) + 1
+        assert post_command(server.url + ADD, {"name": "per-view"}).status == 204
+        assert post_command(server.url + ADD, {"name": "x"}).status == 422
+        stream.next_event(shows("per-view"), timeout=5)
+        wait_for(
+            lambda: (
+                stats()["notification_latency"]["count"] > before["notification_latency"]["count"]
+            )
+        )
+        # Every byte counted is a byte the client received (heartbeats may add some meanwhile).
+        wait_for(lambda: view()["bytes_sent"] - before_view.get("bytes_sent", 0) == len(stream.raw))
+        after, after_view = stats(), view()
+    assert (
+        after_view["renders"] - before_view["renders"] == after["renders"] - before["renders"] == 2
+    )
+    assert after_view["events_sent"] - before_view.get("events_sent", 0) >= 2
+    # Identity encoding here: as many bytes before compression as on the wire.
+    assert after_view["bytes_raw"] - before_view.get("bytes_raw", 0) == len(stream.raw)
+    assert after_view["render_seconds"]["count"] >= 2
+    by_status = after["commands"]["AddGroup"]["by_status"]
+    assert by_status.get(204, 0) - before_commands.get(204, 0) == 1
+    assert by_status.get(422, 0) - before_commands.get(422, 0) == 1
+    assert after["notification_latency"]["count"] - before["notification_latency"]["count"] == 1
+    wait_for(lambda: view()["open_streams"] == before_view.get("open_streams", 0))

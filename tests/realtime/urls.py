@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.urls import path
 
 from realtime import StreamView
+from realtime.prometheus import metrics_view
 from tests.realtime import views
 from tests.realtime.views import GroupsStream
 
@@ -98,4 +99,5 @@ urlpatterns = [
     path("hooks/unshared/", UnsharedStream.as_view()),
     *test_urlpatterns,
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view),
 ]
