@@ -28,6 +28,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "correct horse battery staple 42"
+#: The endings of the stream URLs a :class:`Tab` follows (the live admin's end in ``live/``).
+STREAM_PATHS = ("/stream/", "/live/")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -76,9 +78,10 @@ def server(transactional_db: None, tmp_path: Path) -> Iterator[ServerProcess]:
 class Tab:
     """A page in a browser context logged in as one user, with what went wrong in it.
 
-    It also follows the page's streams through the DevTools protocol: :meth:`wait_stream` knows
-    when a stream's response has delivered data (the server subscribed and sent its first render),
-    which no DOM change shows when that render equals the first paint.
+    It also follows the page's streams (paths ending in ``/stream/``, or ``/live/`` for the live
+    admin's) through the DevTools protocol: :meth:`wait_stream` knows when a stream's response has
+    delivered data (the server subscribed and sent its first render), which no DOM change shows
+    when that render equals the first paint.
     """
 
     page: Any
@@ -97,7 +100,7 @@ class Tab:
 
     def _on_request(self, event: dict[str, Any]) -> None:
         path = urlsplit(event["request"]["url"]).path
-        if path.endswith("/stream/"):
+        if path.endswith(STREAM_PATHS):
             self.requests[event["requestId"]] = path
             self.stream_order.append(event["requestId"])
 
