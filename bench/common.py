@@ -85,18 +85,20 @@ def conninfo(dbname: str | None = None) -> str:
     return " ".join(f"{k}='{v}'" for k, v in parts.items() if v)
 
 
-def prepare_database() -> None:
-    """Create the ``bench`` database if needed and migrate it (bench settings)."""
+def prepare_database(name: str | None = None) -> None:
+    """Create the bench database (``BENCH_DB``, or ``name``) if needed and migrate it (bench
+    settings)."""
     import psycopg
 
+    name = name or BENCH_DB
     with psycopg.connect(conninfo(), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
         cwd=ROOT,
-        env=server_env("bench.settings"),
+        env=server_env("bench.settings", BENCH_DB=name),
         check=True,
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +38,17 @@ class Client:
 
 
 async def _read_sse(
-    session: aiohttp.ClientSession, url: str, client: Client, encoding: str
+    session: aiohttp.ClientSession,
+    url: str,
+    client: Client,
+    encoding: str,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> None:
     headers = {
         "Accept": "text/event-stream",
         "Datastar-Request": "true",
         "Accept-Encoding": encoding,
+        **(extra_headers or {}),
     }
     async with session.get(url, headers=headers) as response:
         if response.status != 200:
@@ -81,11 +87,14 @@ async def _client(
     gate: asyncio.Semaphore,
     ws: bool,
     encoding: str,
+    headers: Mapping[str, str] | None,
 ) -> None:
     try:
         async with gate:
             reader = asyncio.ensure_future(
-                _read_ws(session, url, client) if ws else _read_sse(session, url, client, encoding)
+                _read_ws(session, url, client)
+                if ws
+                else _read_sse(session, url, client, encoding, headers)
             )
             ready = asyncio.ensure_future(client.ready.wait())
             await asyncio.wait([reader, ready], return_when=asyncio.FIRST_COMPLETED)
@@ -99,13 +108,30 @@ async def _client(
 
 
 class Streams:
-    """N clients on one stream URL, opened ``concurrency`` at a time."""
+    """N clients on one stream URL, opened ``concurrency`` at a time.
 
-    def __init__(self, url: str, n: int, *, encoding: str = "identity", concurrency: int = 100):
+    ``client`` is the class recording each stream's events (a :class:`Client` subclass may read
+    more of them); ``headers``, one mapping per client, are sent by that client only (a session
+    cookie each: the streams are then N users, and no cookie jar is shared between them).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        n: int,
+        *,
+        encoding: str = "identity",
+        concurrency: int = 100,
+        client: type[Client] = Client,
+        headers: Sequence[Mapping[str, str]] | None = None,
+    ):
         raise_nofile()
         self.url, self.n, self.encoding, self.concurrency = url, n, encoding, concurrency
         self.ws = url.startswith("ws")
-        self.clients = [Client() for _ in range(n)]
+        self.clients = [client() for _ in range(n)]
+        if headers is not None and len(headers) != n:
+            raise ValueError(f"{len(headers)} header sets for {n} streams")
+        self.headers = headers
         self.tasks: list[asyncio.Task[None]] = []
         self.session: aiohttp.ClientSession | None = None
 
@@ -116,12 +142,23 @@ class Streams:
             connector=connector,
             auto_decompress=False,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+            cookie_jar=aiohttp.DummyCookieJar() if self.headers is not None else None,
         )
         gate = asyncio.Semaphore(self.concurrency)
         start = time.perf_counter()
         self.tasks = [
-            asyncio.create_task(_client(self.session, self.url, c, gate, self.ws, self.encoding))
-            for c in self.clients
+            asyncio.create_task(
+                _client(
+                    self.session,
+                    self.url,
+                    c,
+                    gate,
+                    self.ws,
+                    self.encoding,
+                    self.headers[i] if self.headers is not None else None,
+                )
+            )
+            for i, c in enumerate(self.clients)
         ]
         waits = [asyncio.create_task(c.ready.wait()) for c in self.clients]
         _, pending = await asyncio.wait(waits, timeout=seconds)

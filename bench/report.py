@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.common import RESULTS, markdown_table
+from bench.common import RESULTS, markdown_table, percentile
 
 
 def _load(name: str) -> Any:
@@ -104,6 +104,7 @@ def targets() -> list[list[str]]:
                 _verdict(None),
             ]
         )
+    rows += live_admin_targets()
     default_gc = {r["n"]: r for r in runs if r["peer"] == "realtime-default-gc"}
     if 10000 in default_gc:
         r = default_gc[10000]
@@ -115,6 +116,35 @@ def targets() -> list[list[str]]:
             ]
         )
     return rows
+
+
+def live_admin_targets() -> list[list[str]]:
+    """The live admin (#18): staff with equal rights share one render per change, and a change
+    reaches every viewer of the changelist within the issue's second."""
+    result = _load("live_admin")
+    shared = next(
+        (r for r in (result or {}).get("raw", []) if r["variant"] == "shared" and "every" in r),
+        None,
+    )
+    what = "a live changelist: staff with equal rights share one render per change"
+    when = "a change reaches every viewer of a live changelist, p99 ≤ 1 s"
+    if shared is None:
+        return [[what, "not run", _verdict(None)], [when, "not run", _verdict(None)]]
+    size = f"{shared['rows']} rows, {shared['viewers']} staff viewers"
+    per_change = sum(shared["renders"]) / len(shared["renders"])
+    per_user = next(
+        (r for r in result["raw"] if r["variant"] == "per-user" and "renders" in r), None
+    )
+    theirs = (
+        f"; {sum(per_user['renders']) / len(per_user['renders']):.0f} when it renders per user"
+        if per_user
+        else ""
+    )
+    p99 = percentile(shared["every"], 99) or 0.0
+    return [
+        [what, f"{per_change:.1f} renders per change ({size}){theirs}", _verdict(per_change <= 1)],
+        [when, f"p99 {p99 * 1000:.0f} ms ({size})", _verdict(p99 <= 1.0)],
+    ]
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from bench import views
+from bench.admin_site import site as per_user_admin
 from tests.project.urls import urlpatterns as test_urlpatterns
 
 urlpatterns = [
@@ -13,5 +14,9 @@ urlpatterns = [
     path("bench/naive-listen/", views.NaiveListenStream.as_view()),
     path("bench/fat/", views.FatGroupsStream.as_view()),
     path("bench/present/<slug:room>/", views.PresentTab.as_view()),
+    path("bench/admin-setup/", views.admin_setup),
+    path("bench/admin-save/", views.admin_save),
+    # The live admin rendering per user (bench.live_admin compares it with the shared renders).
+    path("bench/admin/", per_user_admin.urls),
     *test_urlpatterns,
 ]

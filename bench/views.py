@@ -1,14 +1,19 @@
-"""Bench-only views: counters as JSON, a reset, the naive stream, and a fat-morph stream."""
+"""Bench-only views: counters as JSON, a reset, the naive stream, a fat-morph stream, and the
+live admin's rows, staff users and saves."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Hashable
+from importlib import import_module
 from typing import Any
 
 import psutil
-from django.contrib.auth.models import Group
-from django.db import connection
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import Group, Permission, User
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from psycopg import AsyncConnection, sql
@@ -21,6 +26,10 @@ from realtime.relay.postgres import listener_conninfo
 from realtime.relay.registry import all_hubs
 from realtime.rendering import run_sync
 from tests.realtime.views import GroupsStream, RoomStream
+from tickets.models import Status, Ticket
+
+#: The users ``admin_setup`` creates (and deletes on the next run) start with this.
+ADMIN_USER_PREFIX = "bench-admin-"
 
 
 def stats(request: HttpRequest) -> JsonResponse:
@@ -102,3 +111,53 @@ class PresentTab(RoomStream):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {"view": self}
+
+
+@csrf_exempt
+def admin_setup(request: HttpRequest) -> JsonResponse:
+    """Start ``bench.live_admin`` afresh: ``rows`` open tickets (every other ticket deleted) and
+    ``viewers`` staff users with the ticket permissions (as the demo's agents have), each signed
+    in: the answer lists their session keys and the tickets' ids, oldest first."""
+    body = json.loads(request.body or b"{}")
+    rows, viewers = int(body.get("rows", 100)), int(body.get("viewers", 100))
+    Ticket.objects.all().delete()
+    User.objects.filter(username__startswith=ADMIN_USER_PREFIX).delete()
+    rights = Permission.objects.filter(
+        content_type__app_label="tickets", codename__endswith="_ticket"
+    )
+    customer = User.objects.create_user(ADMIN_USER_PREFIX + "customer")
+    with transaction.atomic():
+        tickets = [
+            Ticket.objects.create(
+                customer=customer,
+                subject=f"Ticket {i:03d}",
+                message="Benchmark ticket.",
+                status=Status.OPEN,
+            ).pk
+            for i in range(rows)
+        ]
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    sessions = []
+    for i in range(viewers):
+        user = User.objects.create_user(f"{ADMIN_USER_PREFIX}{i:04d}", is_staff=True)
+        user.user_permissions.add(*rights)
+        session = store()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        sessions.append(session.session_key)
+    return JsonResponse(
+        {"tickets": tickets, "sessions": sessions, "cookie": settings.SESSION_COOKIE_NAME}
+    )
+
+
+@csrf_exempt
+def admin_save(request: HttpRequest) -> HttpResponse:
+    """Save one ticket with a new subject (``{"pk": ..., "subject": ...}``), as a command or the
+    shell would: the save publishes its admin topic like any other."""
+    body = json.loads(request.body)
+    ticket = Ticket.objects.get(pk=body["pk"])
+    ticket.subject = body["subject"]
+    ticket.save()
+    return HttpResponse(status=204)

@@ -98,3 +98,17 @@ def test_presence(tmp_path: Path) -> None:
     assert result["churn_cycles"] > 0
     # Batched: fewer presence transactions than joins and leaves.
     assert 0 < result["presence_writes"] < 2 * result["churn_cycles"]
+
+
+def test_live_admin(tmp_path: Path) -> None:
+    run_bench(tmp_path, "bench.live_admin", "--rows", "10", "--viewers", "5", "--changes", "3")
+    results = {
+        r["variant"]: r for r in json.loads((tmp_path / "live_admin.json").read_text())["raw"]
+    }
+    for r in results.values():
+        assert "error" not in r, r
+        assert len(r["every"]) == 3, r  # every change reached every viewer
+    # Staff with equal rights share one render per change; per user, one render each.
+    assert results["shared"]["renders"] == [1, 1, 1]
+    assert results["per-user"]["renders"] == [5, 5, 5]
+    assert (tmp_path / "live_admin.md").read_text().startswith("# Live admin")
