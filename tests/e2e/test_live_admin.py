@@ -179,9 +179,11 @@ def test_the_changelist_follows_changes_with_its_filter_ticks_and_action(
     agent.page.locator("select[name=action]").select_option("delete_selected")
     expect(agent.page.locator(".action-counter")).to_have_text("2 of 4 selected")
 
-    def still_picked() -> None:
+    def still_picked(shown: int) -> None:
         assert sorted(ticked(agent)) == ["Bravo", "Charlie"], "the ticks stay on their objects"
         expect(agent.page.locator("select[name=action]")).to_have_value("delete_selected")
+        # The stock counter counts the rows the list has now (realtime/admin/changelist.js).
+        expect(agent.page.locator(".action-counter")).to_have_text(f"2 of {shown} selected")
 
     latencies: dict[str, float] = {}
 
@@ -192,7 +194,7 @@ def test_the_changelist_follows_changes_with_its_filter_ticks_and_action(
     make_ticket(alice, "Echo, new and open")
     latencies["a ticket created by the ORM"] = seen_at(agent, "Echo") - start
     assert subjects(agent) == ["Echo, new and open", "Delta", "Charlie", "Bravo", "Alpha"]
-    still_picked()
+    still_picked(5)
 
     # Another staff user's save through the admin's change form: Alpha, closed, leaves the list.
     watch(agent, "Alpha closed", ROW_GONE, "Alpha")
@@ -206,7 +208,7 @@ def test_the_changelist_follows_changes_with_its_filter_ticks_and_action(
     click_to_gone = gone - clicked
     expect(carol.page.locator(".messagelist")).to_contain_text("was changed successfully")
     assert subjects(agent) == ["Echo, new and open", "Delta", "Charlie", "Bravo"]
-    still_picked()
+    still_picked(4)
 
     # A ticked row moves: Bravo's note, saved in this process, puts it on top (newest first).
     watch(agent, "Bravo on top", ON_TOP, "Bravo")
@@ -216,7 +218,7 @@ def test_the_changelist_follows_changes_with_its_filter_ticks_and_action(
     bravo.save()
     latencies["a ticked ticket edited by the ORM"] = seen_at(agent, "Bravo on top") - start
     assert subjects(agent) == ["Bravo", "Echo, new and open", "Delta", "Charlie"]
-    still_picked()
+    still_picked(4)
     expect(row(agent, "Zulu was closed")).to_have_count(0)  # the filter held throughout
 
     agent.page.screenshot(path=str(artifacts / "live-admin-changelist.png"), full_page=True)
@@ -225,6 +227,45 @@ def test_the_changelist_follows_changes_with_its_filter_ticks_and_action(
     )
     for what, seconds in latencies.items():
         assert seconds <= CHANGELIST_BOUND, f"{what}: {seconds:.3f} s ({report(latencies)})"
+    assert_sound(agent)
+
+
+def test_the_action_bar_counts_the_rows_each_render_brings(
+    browsers: Browsers, people: dict[str, Any]
+) -> None:
+    """The stock actions.js counts (and "select all" ticks) the rows it found at load, on the
+    table it found; changelist.js keeps it with the rows the list has now, through a list that
+    empties (its table goes) and fills again."""
+    from tickets.models import Status
+
+    alice = people["alice"]
+    only = make_ticket(alice, "Only one")
+    agent = open_changelist(browsers, "agent", "?status__exact=open")
+    counter = agent.page.locator(".action-counter")
+    toggle = agent.page.locator("#action-toggle")
+    only.status = Status.CLOSED
+    only.save()
+    expect(agent.page.locator("#result_list")).to_have_count(0, timeout=LIVE)
+    make_ticket(alice, "Back again")
+    make_ticket(alice, "Back too")
+    expect(row(agent, "Back again")).to_be_visible(timeout=LIVE)
+    expect(row(agent, "Back too")).to_be_visible(timeout=LIVE)
+
+    row(agent, "Back too").locator("input.action-select").check()
+    expect(counter).to_have_text("1 of 2 selected")
+    toggle.check()
+    assert sorted(ticked(agent)) == ["Back again", "Back too"]
+    expect(counter).to_have_text("2 of 2 selected")
+
+    # A row arrives: not ticked, so "select all" no longer holds.
+    make_ticket(alice, "Late arrival")
+    expect(row(agent, "Late arrival")).to_be_visible(timeout=LIVE)
+    expect(counter).to_have_text("2 of 3 selected")
+    expect(toggle).not_to_be_checked()
+    assert sorted(ticked(agent)) == ["Back again", "Back too"]
+    toggle.check()
+    assert sorted(ticked(agent)) == ["Back again", "Back too", "Late arrival"]
+    expect(counter).to_have_text("3 of 3 selected")
     assert_sound(agent)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission, User
+from django.contrib.staticfiles import finders
 from django.db import connection, transaction
 from django.test import Client, RequestFactory
 
@@ -159,6 +160,22 @@ def test_the_changelist_page_opens_its_stream_with_its_query() -> None:
     assert b"realtime-admin" not in stock.content
 
 
+@pytest.mark.django_db
+def test_the_changelist_keeps_the_stock_actions_script_in_step_with_its_rows() -> None:
+    """The stock actions.js counts the rows it found at load; changelist.js, loaded after it,
+    keeps its counter and "select all" with the rows a render brings (the browser tests,
+    tests/e2e/test_live_admin.py, show it), and the rows carry the total it shows."""
+    client, _ = logged_in(staff("ann", "view_note", "delete_note"))
+    for i in range(7):
+        Note.objects.create(title=f"n{i}")
+    page = client.get(CHANGELIST).content.decode()
+    script = re.search(r'<script src="([^"]*realtime/admin/changelist\.js)"></script>', page)
+    assert script, "the changelist loads changelist.js"
+    assert page.index("admin/js/actions.js") < script.start(), "after actions.js"
+    assert finders.find("realtime/admin/changelist.js")
+    assert '<div id="realtime-admin-results" data-result-count="7">' in page
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_stale_save_is_refused_with_the_difference_then_overwritten_on_purpose() -> None:
     client, _ = logged_in(staff("ann", "view_note", "change_note"))
@@ -293,7 +310,8 @@ def test_the_changelist_stream_paginates_like_the_page(server: LiveServer) -> No
         assert "#changelist .paginator" in footer.data
         assert "7 notes" in footer.elements
         Note.objects.create(title="n7")
-        stream.next_event(rows_showing("n5", "n6", "n7"), timeout=2)
+        rows = stream.next_event(rows_showing("n5", "n6", "n7"), timeout=2)
+        assert 'data-result-count="8"' in rows.elements  # the total the action counter shows
         stream.next_event(lambda e: "8 notes" in e.elements, timeout=2)
 
 
