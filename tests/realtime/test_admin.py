@@ -73,6 +73,11 @@ def form_data(note: Note, **changes: Any) -> dict[str, Any]:
         "status": note.status,
         "owner": note.owner_id or "",
         "groups": [str(g.pk) for g in note.groups.all()],
+        # The comments inline's management form (no comment rows).
+        "comments-TOTAL_FORMS": "0",
+        "comments-INITIAL_FORMS": "0",
+        "comments-MIN_NUM_FORMS": "0",
+        "comments-MAX_NUM_FORMS": "1000",
     }
     if note.pinned:
         data["pinned"] = "on"
@@ -261,6 +266,42 @@ def test_a_fresh_save_goes_through_and_unrelated_changes_do_not_block_it() -> No
         )
         == token
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inlines_save_with_the_form_and_a_stale_form_saves_none_of_them() -> None:
+    client, _ = logged_in(staff("ann", "view_note", "change_note", "add_comment"))
+    note = Note.objects.create(title="Printer")
+    url = f"/admin/liveapp/note/{note.pk}/change/"
+    comment = {
+        "comments-TOTAL_FORMS": "1",
+        "comments-0-text": "Tried turning it off and on",
+        "comments-0-note": str(note.pk),
+    }
+    _, token = form_page(client, note)
+    saved_elsewhere(note, title="Printer (Bob)")
+    refused = client.post(url, {**form_data(note), **comment, "realtime_version": token})
+    assert refused.status_code == 200
+    assert not note.comments.exists()
+    _, token = form_page(client, Note.objects.get(pk=note.pk))
+    saved = client.post(url, {**form_data(note), **comment, "realtime_version": token})
+    assert saved.status_code == 302
+    assert list(note.comments.values_list("text", flat=True)) == ["Tried turning it off and on"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_actions_work_and_publish(server: LiveServer) -> None:
+    client, session = logged_in(staff("ann", "view_note", "delete_note"))
+    keep, drop = Note.objects.create(title="Keep"), Note.objects.create(title="Drop")
+    with open_stream(server.url + LIVE, cookies=session) as stream:
+        stream.next_event(rows_showing("Keep", "Drop"), timeout=5)
+        response = client.post(
+            CHANGELIST,
+            {"action": "delete_selected", "_selected_action": [str(drop.pk)], "post": "yes"},
+        )
+        assert response.status_code == 302
+        stream.next_event(rows_showing("Keep"), timeout=2)
+    assert list(Note.objects.values_list("pk", flat=True)) == [keep.pk]
 
 
 @pytest.mark.django_db

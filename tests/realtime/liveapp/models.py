@@ -29,3 +29,13 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Comment(models.Model):
+    """A comment on a note: edited inline on the note's change form."""
+
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="comments")
+    text = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return self.text
