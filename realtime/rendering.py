@@ -31,7 +31,9 @@ T = TypeVar("T")
 _executor: ThreadPoolExecutor | None = None
 
 
-def _pool() -> ThreadPoolExecutor:
+def pool() -> ThreadPoolExecutor:
+    """The render pool (created on first use): renders, and the opening of streams
+    (:mod:`realtime.handler`)."""
     global _executor
     if _executor is None:
         _executor = ThreadPoolExecutor(
@@ -75,7 +77,7 @@ def _with_fresh_connections(fn: Callable[[], T]) -> T:
 async def run_sync(fn: Callable[[], T]) -> T:
     """Run ``fn`` (ORM, templates) on the render pool and return its result."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), _with_fresh_connections, fn)
+    return await loop.run_in_executor(pool(), _with_fresh_connections, fn)
 
 
 @dataclass

@@ -139,6 +139,7 @@ class StreamView(View):
                 )
             return response
 
+        open_stream.opens_stream = True  # type: ignore[attr-defined]
         return open_stream
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:

@@ -3,6 +3,7 @@ StreamView's hooks, and the admin (whose saves broadcast)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Hashable
 from typing import Any
 
@@ -43,6 +44,16 @@ class OneGroupStream(StreamView):
 
     def get_signals(self, context: dict[str, Any]) -> dict[str, Any] | None:
         return {"found": len(context["groups"])}
+
+
+class ThreadStream(GroupsStream):
+    """Records the thread its access check runs on (realtime.handler's tests)."""
+
+    threads: list[str] = []
+
+    def has_permission(self) -> bool:
+        ThreadStream.threads.append(threading.current_thread().name)
+        return True
 
 
 class PrefixStream(GroupsStream):
@@ -97,6 +108,7 @@ urlpatterns = [
     path("hooks/prefix/", PrefixStream.as_view()),
     path("hooks/denied/", DeniedStream.as_view()),
     path("hooks/unshared/", UnsharedStream.as_view()),
+    path("hooks/thread/", ThreadStream.as_view()),
     *test_urlpatterns,
     path("admin/", admin.site.urls),
     path("metrics", metrics_view),
