@@ -109,6 +109,8 @@ class Tab:
     errors: int = 0
     gave_up: bool = False
     last_error: str | None = None
+    #: (perf_counter time, what happened) for each request, when ``trace`` is on.
+    log: list[tuple[float, str]] | None = None
     first: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -120,8 +122,10 @@ class Tab:
         while True:
             try:
                 self.attempts += 1
+                self._trace("request")
                 async with session.get(self.url, headers=HEADERS) as response:
                     status = response.status
+                    self._trace(f"status {status}")
                     if status != 200:
                         await response.read()
                         retry = opts.retry == "always" or (
@@ -137,6 +141,7 @@ class Tab:
                     retry_ms = await self._read(response, self.connections)
                     if retry_ms is not None:
                         base = p = retry_ms
+                    self._trace("ended")
                 if opts.retry == "always":
                     await asyncio.sleep(p / 1000)
                     continue
@@ -146,6 +151,7 @@ class Tab:
             except Exception as exc:  # the bundle's catch: any failure of fetch or read
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                self._trace(f"error {type(exc).__name__}")
                 delay = p
                 p = min(p * opts.scaler, opts.max_wait)
                 errors_in_row += 1
@@ -153,6 +159,10 @@ class Tab:
                     self.gave_up = True
                     return
                 await asyncio.sleep(delay / 1000)
+
+    def _trace(self, what: str) -> None:
+        if self.log is not None:
+            self.log.append((time.perf_counter(), what))
 
     async def _read(self, response: aiohttp.ClientResponse, connection: int) -> float | None:
         """Read the body until it ends; return the last ``retry:`` value it set (ms)."""
