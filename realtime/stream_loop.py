@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -121,9 +120,25 @@ class StreamLoop:
 
     async def pieces(self) -> AsyncIterator[Piece]:
         """Yield the stream's pieces until it ends."""
-        spec = self._spec
+        spec, shared, view = self._spec, self._shared, self._view
+        # The subscription, the shared key held and the stream counted, until the stream ends:
+        # all in this one generator (a context manager of their own would be one more frame for
+        # each of 10,000 open streams).
+        if spec.key is not None:
+            shared.hold(spec.key)
+        counters.open_streams += 1
+        view.open_streams += 1
         try:
-            async with self._subscribed() as subscription:
+            async with self._hub.subscribe(
+                spec.topics, spec.notice_topics, spec.control_topics
+            ) as subscription:
+                if subscription.closed:
+                    return
+                release_request_thread()
+                if spec.key is not None:
+                    subscription.on_change = partial(
+                        shared.render_ahead, spec.key, spec.render, view=view
+                    )
                 body = await self._render(subscription, spec.key, self._hub.version)
                 yield body, True
                 schedule = _Schedule(self._heartbeat, spec.refresh_interval, spec.max_age)
@@ -167,6 +182,11 @@ class StreamLoop:
                         schedule.sent(refreshed=False)
         except _Closed:
             return
+        finally:
+            counters.open_streams -= 1
+            view.open_streams -= 1
+            if spec.key is not None:
+                shared.release(spec.key)
 
     async def _recheck(self, controls: set[str]) -> bytes | None:
         """The stream's last bytes if its authority is gone (``b""`` when the check itself
@@ -183,32 +203,6 @@ class StreamLoop:
                 exc_info=True,
             )
             return b""
-
-    @asynccontextmanager
-    async def _subscribed(self) -> AsyncIterator[Subscription]:
-        """The stream's subscription, its shared key held and counted, until the stream ends."""
-        spec, shared = self._spec, self._shared
-        if spec.key is not None:
-            shared.hold(spec.key)
-        counters.open_streams += 1
-        self._view.open_streams += 1
-        try:
-            async with self._hub.subscribe(
-                spec.topics, spec.notice_topics, spec.control_topics
-            ) as subscription:
-                if subscription.closed:
-                    raise _Closed
-                release_request_thread()
-                if spec.key is not None:
-                    subscription.on_change = partial(
-                        shared.render_ahead, spec.key, spec.render, view=self._view
-                    )
-                yield subscription
-        finally:
-            counters.open_streams -= 1
-            self._view.open_streams -= 1
-            if spec.key is not None:
-                shared.release(spec.key)
 
     async def _render(
         self, subscription: Subscription, key: Hashable | None, version: int

@@ -18,7 +18,7 @@ def hub() -> Hub:
 
 
 def woken(subscription: Subscription) -> bool:
-    return subscription._event.is_set()
+    return subscription.woken
 
 
 async def test_exact_topic_wakes_only_its_subscribers(hub: Hub) -> None:
