@@ -41,7 +41,7 @@ FINAL_BLOCK = b"\x03\x00"
 
 def accepts_gzip(request: HttpRequest) -> bool:
     """Whether the client accepts ``Content-Encoding: gzip`` (and has not refused it with q=0)."""
-    for part in request.headers.get("Accept-Encoding", "").split(","):
+    for part in request.META.get("HTTP_ACCEPT_ENCODING", "").split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in ("gzip", "x-gzip", "*"):
             q = params.strip().removeprefix("q=")

@@ -398,12 +398,33 @@ class StreamView(View):
 _ACCESS_GRANTED = HttpResponse(status=204)
 
 
-class _StreamResponse(StreamingHttpResponse):
-    """A stream's response; gives its slot back when closed, even if it never streamed."""
+_DJANGO_CONTENT: property = StreamingHttpResponse.streaming_content  # type: ignore[assignment]
 
-    def __init__(self, slot: StreamSlot, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+
+class _StreamResponse(StreamingHttpResponse):
+    """A stream's response; gives its slot back when closed, even if it never streamed.
+
+    Its ``streaming_content`` is the stream's own generator while no middleware has replaced it:
+    its pieces are bytes already, so Django's per-part conversion (one more generator for each
+    open stream) is skipped.
+    """
+
+    def __init__(
+        self, slot: StreamSlot, body: AsyncIterator[bytes], *args: Any, **kwargs: Any
+    ) -> None:
+        super().__init__(body, *args, **kwargs)
         self._slot = slot
+        self._own: AsyncIterator[bytes] | None = body
+
+    @property
+    def streaming_content(self) -> Any:
+        own = getattr(self, "_own", None)
+        return own if own is not None else _DJANGO_CONTENT.fget(self)  # type: ignore[misc]
+
+    @streaming_content.setter
+    def streaming_content(self, value: Any) -> None:
+        _DJANGO_CONTENT.fset(self, value)  # type: ignore[misc]
+        self._own = None  # replaced (by a middleware): Django's conversion applies
 
     def close(self) -> None:
         try:
