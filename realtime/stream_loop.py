@@ -32,6 +32,7 @@ from typing import Any
 
 from realtime.counters import counters
 from realtime.relay.hub import Hub, Subscription
+from realtime.relay.registry import get_hub
 from realtime.rendering import SharedRenders, release_request_thread, run_sync, shared_renders
 
 logger = logging.getLogger("realtime")
@@ -48,7 +49,7 @@ class _Closed(Exception):
     """The subscription closed: the stream ends without sending more."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StreamSpec:
     """What one stream renders, and from which topics. Built by the view, read by the loop."""
 
@@ -72,6 +73,9 @@ class StreamSpec:
     recheck: Callable[[set[str]], bytes | None] | None = None
     #: Seconds after which the stream ends (see above); ``None`` for never.
     max_age: float | None = None
+    #: Called with the hub when the stream starts (on the event loop, before it subscribes);
+    #: returns what to call when it ends (e.g. presence: join, then leave), or ``None``.
+    start: Callable[[Hub], Callable[[], None] | None] | None = None
 
 
 class _Schedule:
@@ -109,27 +113,40 @@ class _Schedule:
 
 
 class StreamLoop:
-    """The pieces of one stream (see the module docstring)."""
+    """The pieces of one stream (see the module docstring).
 
-    def __init__(self, hub: Hub, spec: StreamSpec, *, heartbeat: float | None) -> None:
+    It may be made off the event loop (where a view runs): it finds the running loop's hub
+    (unless given one) when its pieces are first asked for.
+    """
+
+    __slots__ = ("_heartbeat", "_hub", "_shared", "_spec", "_view")
+
+    _shared: SharedRenders  # the hub's, once the pieces are asked for
+
+    def __init__(
+        self, spec: StreamSpec, *, heartbeat: float | None, hub: Hub | None = None
+    ) -> None:
         self._hub = hub
         self._spec = spec
         self._heartbeat = heartbeat
-        self._shared: SharedRenders = shared_renders(hub)
         self._view = counters.view(spec.name)
 
     async def pieces(self) -> AsyncIterator[Piece]:
         """Yield the stream's pieces until it ends."""
-        spec, shared, view = self._spec, self._shared, self._view
+        if self._hub is None:
+            self._hub = get_hub()
+        spec, view, hub = self._spec, self._view, self._hub
+        shared = self._shared = shared_renders(hub)
         # The subscription, the shared key held and the stream counted, until the stream ends:
         # all in this one generator (a context manager of their own would be one more frame for
         # each of 10,000 open streams).
+        end = spec.start(hub) if spec.start is not None else None
         if spec.key is not None:
             shared.hold(spec.key)
         counters.open_streams += 1
         view.open_streams += 1
         try:
-            async with self._hub.subscribe(
+            async with hub.subscribe(
                 spec.topics, spec.notice_topics, spec.control_topics
             ) as subscription:
                 if subscription.closed:
@@ -139,7 +156,7 @@ class StreamLoop:
                     subscription.on_change = partial(
                         shared.render_ahead, spec.key, spec.render, view=view
                     )
-                body = await self._render(subscription, spec.key, self._hub.version)
+                body = await self._render(subscription, spec.key, hub.version, hub)
                 yield body, True
                 schedule = _Schedule(self._heartbeat, spec.refresh_interval, spec.max_age)
                 while True:
@@ -160,7 +177,7 @@ class StreamLoop:
                         if refresh:
                             # Time, not data, changed: a shared render of this version would be
                             # the same bytes again, so this one is rendered afresh (key None).
-                            body = await self._render(subscription, None, self._hub.version)
+                            body = await self._render(subscription, None, hub.version, hub)
                             yield body, True
                         else:
                             counters.heartbeats_sent += 1
@@ -173,7 +190,7 @@ class StreamLoop:
                         yield await run_sync(partial(spec.render_notice, payload)), False
                         sent = True
                     if changed:
-                        rendered = await self._render(subscription, spec.key, version)
+                        rendered = await self._render(subscription, spec.key, version, hub)
                         if rendered != body:  # a change that left this view's bytes alone
                             body, sent = rendered, True
                             yield body, True  # returns once the bytes were handed to the server
@@ -187,6 +204,8 @@ class StreamLoop:
             view.open_streams -= 1
             if spec.key is not None:
                 shared.release(spec.key)
+            if end is not None:
+                end()
 
     async def _recheck(self, controls: set[str]) -> bytes | None:
         """The stream's last bytes if its authority is gone (``b""`` when the check itself
@@ -205,7 +224,7 @@ class StreamLoop:
             return b""
 
     async def _render(
-        self, subscription: Subscription, key: Hashable | None, version: int
+        self, subscription: Subscription, key: Hashable | None, version: int, hub: Hub
     ) -> bytes:
         """Render (or share a render of ``key`` started at ``version`` or later), retrying while
         it fails; raises :class:`_Closed` when the subscription closes meanwhile."""
@@ -213,7 +232,7 @@ class StreamLoop:
         while True:
             try:
                 return await self._shared.render(
-                    key, version, self._hub.version, self._spec.render, view=self._view
+                    key, version, hub.version, self._spec.render, view=self._view
                 )
             except Exception:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
