@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing, closing
 from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import django
 from asgiref.sync import sync_to_async
@@ -44,9 +45,12 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase, StreamingHttpResponse
 from django.urls import Resolver404, get_resolver, set_script_prefix
 
-from realtime.rendering import pool
+from realtime.rendering import pool, pool_size
 
 __all__ = ["ASGIHandler", "get_asgi_application"]
+
+#: Streams that may be opening at once per render thread (asking for a request, dispatching it).
+OPENING_PER_THREAD = 2
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[Mapping[str, Any]]]
@@ -60,6 +64,13 @@ class ASGIHandler(django_asgi.ASGIHandler):
         super().__init__()
         self._sync_handler = BaseHandler()
         self._sync_handler.load_middleware(is_async=False)
+        # Made once: asgiref's wrappers cost more to make than to call.
+        self._respond_on_pool = _on_pool(self._respond)
+        self._close_on_pool = _on_pool(_close)
+        #: Per event loop, how many streams may be opening at once (see _handle_stream).
+        self._opening: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            WeakKeyDictionary()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and _opens_stream(scope):
@@ -74,21 +85,32 @@ class ASGIHandler(django_asgi.ASGIHandler):
             return
         with closing(body_file):
             set_script_prefix(django_asgi.get_script_prefix(scope))
-            request, error = self.create_request(scope, body_file)
-            response: HttpResponseBase
-            if request is None:
-                assert error is not None
-                response = error
-            else:
-                response = await _on_pool(self._respond, request, scope)
-                response._handler_class = type(self)  # type: ignore[attr-defined]
+            # A burst of opens (every tab after a restart) waits here, before its request is
+            # made, rather than thousands of requests waiting for the pool at once: the pool
+            # is kept busy, and far less memory is held while they wait.
+            async with self._gate():
+                request, error = self.create_request(scope, body_file)
+                response: HttpResponseBase
+                if request is None:
+                    assert error is not None
+                    response = error
+                else:
+                    response = await self._respond_on_pool(request, scope)
+                    response._handler_class = type(self)  # type: ignore[attr-defined]
             try:
                 if isinstance(response, StreamingHttpResponse) and response.is_async:
                     await self._stream(response, receive, send)
                 else:
                     await self.send_response(response, send)
             finally:
-                await _on_pool(response.close)
+                await self._close_on_pool(response)
+
+    def _gate(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        gate = self._opening.get(loop)
+        if gate is None:
+            gate = self._opening[loop] = asyncio.Semaphore(OPENING_PER_THREAD * pool_size())
+        return gate
 
     def _respond(self, request: HttpRequest, scope: Scope) -> HttpResponseBase:
         """Everything synchronous of opening the stream, on one pool thread."""
@@ -162,10 +184,14 @@ def _headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-async def _on_pool(fn: Any, *args: Any) -> Any:
-    """``fn(*args)`` on the render pool, in (and updating) the caller's context, as asgiref's
+def _on_pool(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """``fn`` run on the render pool, in (and updating) the caller's context, as asgiref's
     ``sync_to_async`` runs a function."""
-    return await sync_to_async(fn, thread_sensitive=False, executor=pool())(*args)
+    return sync_to_async(fn, thread_sensitive=False, executor=pool())
+
+
+def _close(response: HttpResponseBase) -> None:
+    response.close()
 
 
 def _opens_stream(scope: Mapping[str, Any]) -> bool:

@@ -31,13 +31,18 @@ T = TypeVar("T")
 _executor: ThreadPoolExecutor | None = None
 
 
+def pool_size() -> int:
+    """The render pool's threads: as many as Django's default executor would have."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
 def pool() -> ThreadPoolExecutor:
     """The render pool (created on first use): renders, and the opening of streams
     (:mod:`realtime.handler`)."""
     global _executor
     if _executor is None:
         _executor = ThreadPoolExecutor(
-            max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="realtime-render"
+            max_workers=pool_size(), thread_name_prefix="realtime-render"
         )
     return _executor
 
