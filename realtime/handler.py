@@ -27,10 +27,11 @@ closed or kept per ``CONN_MAX_AGE`` after each call, as after a request.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing, closing
 from functools import lru_cache
-from typing import Any
+from typing import IO, Any
 from weakref import WeakKeyDictionary
 
 import django
@@ -42,7 +43,7 @@ from django.core.handlers import asgi as django_asgi
 from django.core.handlers.base import BaseHandler
 from django.db import close_old_connections
 from django.http import HttpRequest
-from django.http.response import HttpResponseBase, StreamingHttpResponse
+from django.http.response import HttpResponseBase, ResponseHeaders, StreamingHttpResponse
 from django.urls import Resolver404, get_resolver, set_script_prefix
 
 from realtime.rendering import pool, pool_size
@@ -80,7 +81,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
 
     async def _handle_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            body_file = await self.read_body(receive)
+            body_file = await self._read_body(receive)
         except RequestAborted:
             return
         with closing(body_file):
@@ -104,6 +105,21 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     await self.send_response(response, send)
             finally:
                 await self._close_on_pool(response)
+
+    async def _read_body(self, receive: Receive) -> IO[bytes]:
+        """The request's body: an empty buffer when there is none (a stream's ``GET``), else
+        Django's spool (which each open stream would otherwise keep, empty, for its life)."""
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestAborted
+        if not message.get("body") and not message.get("more_body"):
+            return io.BytesIO()
+        pending = [message]
+
+        async def replayed() -> Mapping[str, Any]:
+            return pending.pop() if pending else await receive()
+
+        return await self.read_body(replayed)
 
     def _gate(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -150,6 +166,8 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     "headers": _headers(response),
                 }
             )
+            # Sent: a stream keeps its response for hours, and needs its headers no more.
+            response.headers = ResponseHeaders({})
             content: AsyncIterator[bytes] = response.streaming_content  # type: ignore[assignment]
             async with aclosing(content):  # type: ignore[type-var]
                 async for part in content:

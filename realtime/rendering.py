@@ -239,6 +239,25 @@ class SharedRenders:
             view.render_seconds.observe(time.perf_counter() - started)
 
 
+class RenderAhead:
+    """A subscription's ``on_change`` hook: :meth:`SharedRenders.render_ahead` for one key (a
+    ``functools.partial`` with its keywords costs twice the memory, for each open stream)."""
+
+    __slots__ = ("fn", "key", "shared", "view")
+
+    def __init__(
+        self,
+        shared: SharedRenders,
+        key: Hashable,
+        fn: Callable[[], bytes],
+        view: ViewCounters | None = None,
+    ) -> None:
+        self.shared, self.key, self.fn, self.view = shared, key, fn, view
+
+    def __call__(self, subscription: Subscription, version: int) -> None:
+        self.shared.render_ahead(self.key, self.fn, subscription, version, view=self.view)
+
+
 def shared_renders(hub: Hub) -> SharedRenders:
     """The shared renders of one hub (one event loop)."""
     return hub.attached(SharedRenders)

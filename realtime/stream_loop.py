@@ -33,7 +33,13 @@ from typing import Any
 from realtime.counters import counters
 from realtime.relay.hub import Hub, Subscription
 from realtime.relay.registry import get_hub
-from realtime.rendering import SharedRenders, release_request_thread, run_sync, shared_renders
+from realtime.rendering import (
+    RenderAhead,
+    SharedRenders,
+    release_request_thread,
+    run_sync,
+    shared_renders,
+)
 
 logger = logging.getLogger("realtime")
 
@@ -153,9 +159,7 @@ class StreamLoop:
                     return
                 release_request_thread()
                 if spec.key is not None:
-                    subscription.on_change = partial(
-                        shared.render_ahead, spec.key, spec.render, view=view
-                    )
+                    subscription.on_change = RenderAhead(shared, spec.key, spec.render, view)
                 body = await self._render(subscription, spec.key, hub.version, hub)
                 yield body, True
                 schedule = _Schedule(self._heartbeat, spec.refresh_interval, spec.max_age)

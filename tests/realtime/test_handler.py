@@ -99,6 +99,24 @@ def test_a_client_that_leaves_ends_its_stream(server: LiveServer) -> None:
     wait_for(lambda: stats()["open_streams"] == 0, timeout=5, what="the stream to end")
 
 
+def test_a_stream_get_with_a_body_still_streams(server: LiveServer) -> None:
+    """A body (unusual on a GET) is spooled as Django does; the stream opens all the same."""
+    add_group("delta")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        connection.request(
+            "GET",
+            GROUPS,
+            body=b"x" * 1000,
+            headers={"Accept": "text/event-stream", "Datastar-Request": "true"},
+        )
+        response = connection.getresponse()
+        assert response.status == 200
+        assert b"delta" in response.read1(65536)
+    finally:
+        connection.close()
+
+
 def test_other_requests_are_djangos(server: LiveServer) -> None:
     assert post_command(server.url + "/test/groups/add/", {"name": "gamma"}).status == 204
     assert get(server, "/nowhere/")[0] == 404
