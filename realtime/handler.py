@@ -148,16 +148,8 @@ class ASGIHandler(django_asgi.ASGIHandler):
         task = asyncio.current_task()
         assert task is not None
         listener = asyncio.ensure_future(self.listen_for_disconnect(receive))
-        # [client left, stream over]: a listener ending after the stream must not cancel what
-        # follows it (its callback may already be scheduled).
-        state = [False, False]
-
-        def client_left(done: asyncio.Future[None]) -> None:
-            if not done.cancelled() and not state[1]:
-                state[0] = True
-                task.cancel()
-
-        listener.add_done_callback(client_left)
+        watch = _ClientWatch(task)
+        listener.add_done_callback(watch)
         try:
             await send(
                 {
@@ -175,15 +167,30 @@ class ASGIHandler(django_asgi.ASGIHandler):
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body"})
         except asyncio.CancelledError:
-            if not state[0] or task.uncancel():
+            if not watch.left or task.uncancel():
                 raise
         finally:
-            state[1] = True
+            watch.over = True
             listener.cancel()
-        if state[0]:
+        if watch.left:
             error = listener.exception()
             if error is not None and not isinstance(error, RequestAborted):
                 raise error  # a message that is no disconnect: Django asserts, so do we
+
+
+class _ClientWatch:
+    """The disconnect listener's callback: cancels the stream's task when the client left (not
+    once the stream is over: the callback may run after it)."""
+
+    __slots__ = ("left", "over", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task, self.left, self.over = task, False, False
+
+    def __call__(self, listener: asyncio.Future[None]) -> None:
+        if not listener.cancelled() and not self.over:
+            self.left = True
+            self.task.cancel()
 
 
 def _headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
