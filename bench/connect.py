@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import gc
 import os
 import statistics
@@ -56,9 +57,16 @@ def _load() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+#: ``--retry-options``: what-if options for the tabs instead of the tag's (e.g. ``retryMaxWait: 2000``).
+OVERRIDE: dict[str, str] = {}
+
+
 def _options(peer: Peer) -> RetryOptions:
     root = before_root() if peer.name == "realtime-before" else None
-    return datastar_client.stream_options(root) if root else datastar_client.stream_options()
+    options = datastar_client.stream_options(root) if root else datastar_client.stream_options()
+    if OVERRIDE.get("options"):
+        options = RetryOptions.parse(OVERRIDE["options"], options)
+    return options
 
 
 async def _seed(peer: Peer, url: str, names: list[str]) -> None:
@@ -163,7 +171,7 @@ def _insert_group(name: str) -> None:
         conn.execute("INSERT INTO auth_group (name) VALUES (%s)", [name])
 
 
-async def restart(peer: Peer, n: int) -> dict[str, Any]:
+async def restart(peer: Peer, n: int, delay: float = 0.0) -> dict[str, Any]:
     """``n`` tabs live on ``peer``; the server restarts under them (see the module docstring)."""
     result: dict[str, Any] = {"peer": peer.name, "n": n, "load_before": _load()}
     options = _options(peer)
@@ -191,7 +199,10 @@ async def restart(peer: Peer, n: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             result["stop_s"] = await asyncio.to_thread(old.stop)
             _insert_group("while-down")  # committed while every tab is away
-            new = stack.enter_context(peer.start(port=old.port))
+            if delay:  # a slower deploy: the new server starts this much later
+                await asyncio.sleep(delay)
+            result["delay_s"] = delay
+            new = await asyncio.to_thread(stack.enter_context, peer.start(port=old.port))
             result["start_s"] = time.perf_counter() - t0
             deadline = t0 + 120
 
@@ -286,6 +297,7 @@ def burst_row(r: dict[str, Any]) -> list[Any]:
 RESTART_COLUMNS = [
     "peer",
     "N",
+    "extra boot delay (s)",
     "old server exits (s)",
     "new server accepts (s)",
     "first tab live (s)",
@@ -301,11 +313,12 @@ RESTART_COLUMNS = [
 
 def restart_row(r: dict[str, Any]) -> list[Any]:
     if "error" in r:
-        return [r["peer"], r["n"], *["—"] * 9, f"failed: {r['error'][:80]}"]
+        return [r["peer"], r["n"], *["—"] * 10, f"failed: {r['error'][:80]}"]
     o = r.get("options", {})
     return [
         r["peer"],
         r["n"],
+        _f(r.get("delay_s"), 1),
         _f(r.get("stop_s")),
         _f(r.get("start_s")),
         _f(r.get("first_live_s")),
@@ -329,19 +342,21 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict
         order = peers if round_ % 2 == 0 else peers[::-1]
         for n in args.n or FULL_SIZES:
             for name in order:
-                bursts.append(await _measure(burst, name, n, round_))
+                bursts.append(await _measure(burst, name, n, round_, "burst"))
         for n in args.restart:
-            for name in [p for p in args.restart_peers.split(",") if p]:
-                restarts.append(await _measure(restart, name, n, round_))
+            for delay in args.restart_delay or [0.0]:
+                for name in [p for p in args.restart_peers.split(",") if p]:
+                    run_restart = functools.partial(restart, delay=delay)
+                    restarts.append(await _measure(run_restart, name, n, round_, "restart"))
     return bursts, restarts
 
 
-async def _measure(fn: Any, name: str, n: int, round_: int) -> dict[str, Any]:
+async def _measure(fn: Any, name: str, n: int, round_: int, what: str) -> dict[str, Any]:
     peer = PEERS[name]
     reason = peer.prepare() if peer.prepare else None
     if reason:
         return {"peer": name, "n": n, "round": round_, "error": reason}
-    print(f"connect: {fn.__name__} {name} N={n} (round {round_ + 1}) ...", flush=True)
+    print(f"connect: {what} {name} N={n} (round {round_ + 1}) ...", flush=True)
     try:
         r = await fn(peer, n)
     except Exception as exc:  # reported in the table, the run goes on
@@ -360,11 +375,24 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
         "--restart", type=int, action="append", default=None, help="tabs for the restart"
     )
     parser.add_argument("--restart-peers", default=",".join(RESTART_PEERS))
+    parser.add_argument(
+        "--restart-delay",
+        type=float,
+        action="append",
+        help="seconds between the old server's exit and the new one's start (a slower deploy; "
+        "repeatable; default 0)",
+    )
+    parser.add_argument(
+        "--retry-options",
+        default="",
+        help="what-if retry options for the tabs instead of the tag's, e.g. 'retryMaxWait: 2000'",
+    )
     parser.add_argument("--gc-threshold", default=TUNED_GC)
     parser.add_argument("--name", default="connect", help="result file name")
     args = parser.parse_args(argv)
     if args.restart is None:
         args.restart = [] if args.n else [10000]
+    OVERRIDE["options"] = args.retry_options
     os.environ[GC_ENV] = args.gc_threshold
     thresholds = apply_gc_threshold(args.gc_threshold)
     raise_nofile()

@@ -56,14 +56,15 @@ class RetryOptions:
     max_count: int = 10
 
     @classmethod
-    def parse(cls, action: str) -> RetryOptions:
-        """The options of a ``@get('url', {...})`` expression (defaults for those it omits)."""
+    def parse(cls, action: str, defaults: RetryOptions | None = None) -> RetryOptions:
+        """The options of a ``@get('url', {...})`` expression (``defaults``, else the bundle's,
+        for those it omits)."""
 
         def value(name: str) -> str | None:
             found = re.search(rf"\b{name}\s*:\s*('[^']*'|[0-9.]+)", action)
             return found.group(1).strip("'") if found else None
 
-        defaults = cls()
+        defaults = defaults or cls()
         return cls(
             retry=value("retry") or defaults.retry,
             interval=float(value("retryInterval") or defaults.interval),
