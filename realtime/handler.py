@@ -80,6 +80,13 @@ class ASGIHandler(django_asgi.ASGIHandler):
             await super().__call__(scope, receive, send)
 
     async def _handle_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Open the stream in one call on the pool, then send it until it ends or the client goes
+        away (in this one coroutine: a frame fewer for each open stream).
+
+        The sending is Django's ``send_response`` and disconnect listener, with less held per
+        open stream: one task listens (and cancels this one when the client leaves), the headers
+        are not kept once sent, the content is iterated once.
+        """
         try:
             body_file = await self._read_body(receive)
         except RequestAborted:
@@ -99,10 +106,42 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     response = await self._respond_on_pool(request, scope)
                     response._handler_class = type(self)  # type: ignore[attr-defined]
             try:
-                if isinstance(response, StreamingHttpResponse) and response.is_async:
-                    await self._stream(response, receive, send)
-                else:
+                if not (isinstance(response, StreamingHttpResponse) and response.is_async):
                     await self.send_response(response, send)
+                    return
+                task = asyncio.current_task()
+                assert task is not None
+                listener = asyncio.ensure_future(self.listen_for_disconnect(receive))
+                watch = _ClientWatch(task)
+                listener.add_done_callback(watch)
+                try:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": response.status_code,
+                            "headers": _headers(response),
+                        }
+                    )
+                    # Sent: a stream keeps its response for hours, and needs them no more.
+                    response.headers = ResponseHeaders({})
+                    content: AsyncIterator[bytes] = response.streaming_content  # type: ignore[assignment]
+                    async with aclosing(content):  # type: ignore[type-var]
+                        async for part in content:
+                            for chunk, _ in self.chunk_bytes(part):
+                                await send(
+                                    {"type": "http.response.body", "body": chunk, "more_body": True}
+                                )
+                    await send({"type": "http.response.body"})
+                except asyncio.CancelledError:
+                    if not watch.left or task.uncancel():
+                        raise
+                finally:
+                    watch.over = True
+                    listener.cancel()
+                if watch.left:
+                    left = listener.exception()
+                    if left is not None and not isinstance(left, RequestAborted):
+                        raise left  # a message that is no disconnect: Django asserts, so do we
             finally:
                 await self._close_on_pool(response)
 
@@ -137,45 +176,6 @@ class ASGIHandler(django_asgi.ASGIHandler):
             # The request goes on without this thread, which serves others next.
             close_old_connections()
         return response
-
-    async def _stream(self, response: StreamingHttpResponse, receive: Receive, send: Send) -> None:
-        """Send a streaming response until it ends or the client goes away.
-
-        Like Django's ``send_response`` and its disconnect listener, with less held per open
-        stream: one task listens (and cancels this one when the client leaves), the headers are
-        not kept, the content is iterated once.
-        """
-        task = asyncio.current_task()
-        assert task is not None
-        listener = asyncio.ensure_future(self.listen_for_disconnect(receive))
-        watch = _ClientWatch(task)
-        listener.add_done_callback(watch)
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": _headers(response),
-                }
-            )
-            # Sent: a stream keeps its response for hours, and needs its headers no more.
-            response.headers = ResponseHeaders({})
-            content: AsyncIterator[bytes] = response.streaming_content  # type: ignore[assignment]
-            async with aclosing(content):  # type: ignore[type-var]
-                async for part in content:
-                    for chunk, _ in self.chunk_bytes(part):
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body"})
-        except asyncio.CancelledError:
-            if not watch.left or task.uncancel():
-                raise
-        finally:
-            watch.over = True
-            listener.cancel()
-        if watch.left:
-            error = listener.exception()
-            if error is not None and not isinstance(error, RequestAborted):
-                raise error  # a message that is no disconnect: Django asserts, so do we
 
 
 class _ClientWatch:
