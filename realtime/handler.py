@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import aclosing, closing
 from functools import lru_cache
 from typing import IO, Any
 from weakref import WeakKeyDictionary
@@ -91,7 +90,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             body_file = await self._read_body(receive)
         except RequestAborted:
             return
-        with closing(body_file):
+        try:
             set_script_prefix(django_asgi.get_script_prefix(scope))
             # A burst of opens (every tab after a restart) waits here, before its request is
             # made, rather than thousands of requests waiting for the pool at once: the pool
@@ -111,7 +110,9 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     return
                 task = asyncio.current_task()
                 assert task is not None
-                listener = asyncio.ensure_future(self.listen_for_disconnect(receive))
+                # The server's receive() itself (not Django's listener around it): the only
+                # message left to come is the client going away.
+                listener = asyncio.ensure_future(receive())
                 watch = _ClientWatch(task)
                 listener.add_done_callback(watch)
                 try:
@@ -125,12 +126,14 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     # Sent: a stream keeps its response for hours, and needs them no more.
                     response.headers = ResponseHeaders({})
                     content: AsyncIterator[bytes] = response.streaming_content  # type: ignore[assignment]
-                    async with aclosing(content):  # type: ignore[type-var]
+                    try:
                         async for part in content:
                             for chunk, _ in self.chunk_bytes(part):
                                 await send(
                                     {"type": "http.response.body", "body": chunk, "more_body": True}
                                 )
+                    finally:
+                        await content.aclose()  # type: ignore[attr-defined]
                     await send({"type": "http.response.body"})
                 except asyncio.CancelledError:
                     if not watch.left or task.uncancel():
@@ -139,11 +142,15 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     watch.over = True
                     listener.cancel()
                 if watch.left:
-                    left = listener.exception()
-                    if left is not None and not isinstance(left, RequestAborted):
-                        raise left  # a message that is no disconnect: Django asserts, so do we
+                    message = listener.result()  # raises what receive() raised
+                    # Anything but a disconnect breaks the protocol: Django asserts, so do we.
+                    assert message["type"] == "http.disconnect", (
+                        f"Invalid ASGI message after request body: {message['type']}"
+                    )
             finally:
                 await self._close_on_pool(response)
+        finally:
+            body_file.close()
 
     async def _read_body(self, receive: Receive) -> IO[bytes]:
         """The request's body: an empty buffer when there is none (a stream's ``GET``), else
@@ -187,7 +194,7 @@ class _ClientWatch:
     def __init__(self, task: asyncio.Task[Any]) -> None:
         self.task, self.left, self.over = task, False, False
 
-    def __call__(self, listener: asyncio.Future[None]) -> None:
+    def __call__(self, listener: asyncio.Future[Any]) -> None:
         if not listener.cancelled() and not self.over:
             self.left = True
             self.task.cancel()
