@@ -343,7 +343,7 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict
         for n in args.n or FULL_SIZES:
             for name in order:
                 bursts.append(await _measure(burst, name, n, round_, "burst"))
-        for n in args.restart:
+        for n in [n for n in args.restart if n > 0]:
             for delay in args.restart_delay or [0.0]:
                 for name in [p for p in args.restart_peers.split(",") if p]:
                     run_restart = functools.partial(restart, delay=delay)
@@ -372,7 +372,11 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
     parser.add_argument("--peers", default="floor,realtime")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every measurement")
     parser.add_argument(
-        "--restart", type=int, action="append", default=None, help="tabs for the restart"
+        "--restart",
+        type=int,
+        action="append",
+        default=None,
+        help="tabs for the restart (repeatable; 0: none; default 10000 unless --n is given)",
     )
     parser.add_argument("--restart-peers", default=",".join(RESTART_PEERS))
     parser.add_argument(

@@ -98,3 +98,21 @@ def test_presence(tmp_path: Path) -> None:
     assert result["churn_cycles"] > 0
     # Batched: fewer presence transactions than joins and leaves.
     assert 0 < result["presence_writes"] < 2 * result["churn_cycles"]
+
+
+def test_connect(tmp_path: Path) -> None:
+    run_bench(
+        tmp_path, "bench.connect", "--n", "20", "--peers", "floor,realtime", "--restart", "20"
+    )
+    results = json.loads((tmp_path / "connect.json").read_text())["raw"]
+    assert {r["peer"] for r in results["burst"]} == {"floor", "realtime"}
+    for r in results["burst"]:
+        assert "error" not in r, r
+        assert r["full_state"] == 20, r  # every first render is the full state
+    [restart] = results["restart"]
+    assert "error" not in restart, restart
+    # Every tab came back with a fresh render that shows what was written while it was away,
+    # and then got the command sent while the others were reconnecting.
+    assert restart["back"] == restart["converged"] == 20, restart
+    assert restart["stale"] == 0, restart
+    assert (tmp_path / "connect.md").read_text().startswith("# Reconnect storms")
