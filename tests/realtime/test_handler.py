@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -14,12 +15,12 @@ from django.core.asgi import get_asgi_application as django_application
 from django.core.signals import request_started
 from django.test import Client
 
-from realtime import stats
+from realtime import handler, stats
 from realtime.handler import ASGIHandler, _is_stream_path, _opens_stream, get_asgi_application
 from realtime.testing import LiveServer, open_stream, post_command
 from tests.helpers import wait_for
 from tests.realtime.helpers import GROUPS, PRIVATE, add_group, shows
-from tests.realtime.urls import ThreadStream
+from tests.realtime.urls import SlowStream, ThreadStream
 
 THREAD = "/hooks/thread/"
 DENIED = "/hooks/denied/"
@@ -122,6 +123,28 @@ def test_other_requests_are_djangos(server: LiveServer) -> None:
     assert get(server, "/nowhere/")[0] == 404
     with open_stream(server.url + "/test/ticks/") as ticks:  # an async view: not a StreamView
         assert ticks.next_event(timeout=5).event == "tick"
+
+
+def test_a_burst_of_opens_waits_at_the_gate(
+    transactional_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most OPENING_PER_THREAD x the pool's threads dispatch at once; the others wait, and all
+    open."""
+    monkeypatch.setattr(handler, "OPENING_PER_THREAD", 1)
+    monkeypatch.setattr(handler, "pool_size", lambda: 2)
+    SlowStream.running = SlowStream.most = 0
+    with LiveServer(get_asgi_application()) as live, ThreadPoolExecutor(6) as clients:
+        opening = [
+            clients.submit(open_stream, live.url + "/hooks/slow/", timeout=10) for _ in range(6)
+        ]
+        streams = [future.result() for future in opening]
+        try:
+            for stream in streams:
+                stream.next_event(timeout=10)
+        finally:
+            for stream in streams:
+                stream.close()
+    assert SlowStream.most == 2
 
 
 def test_which_paths_open_streams() -> None:

@@ -4,6 +4,7 @@ StreamView's hooks, and the admin (whose saves broadcast)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Hashable
 from typing import Any
 
@@ -53,6 +54,23 @@ class ThreadStream(GroupsStream):
 
     def has_permission(self) -> bool:
         ThreadStream.threads.append(threading.current_thread().name)
+        return True
+
+
+class SlowStream(GroupsStream):
+    """Its access check takes 0.2 s, and counts how many run at once (realtime.handler's gate)."""
+
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def has_permission(self) -> bool:
+        with SlowStream.lock:
+            SlowStream.running += 1
+            SlowStream.most = max(SlowStream.most, SlowStream.running)
+        time.sleep(0.2)
+        with SlowStream.lock:
+            SlowStream.running -= 1
         return True
 
 
@@ -109,6 +127,7 @@ urlpatterns = [
     path("hooks/denied/", DeniedStream.as_view()),
     path("hooks/unshared/", UnsharedStream.as_view()),
     path("hooks/thread/", ThreadStream.as_view()),
+    path("hooks/slow/", SlowStream.as_view()),
     *test_urlpatterns,
     path("admin/", admin.site.urls),
     path("metrics", metrics_view),
