@@ -30,8 +30,11 @@ import asyncio
 import dataclasses
 import functools
 import gc
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from contextlib import ExitStack
 from typing import Any
@@ -39,9 +42,17 @@ from typing import Any
 import psutil
 
 from bench import datastar_client
-from bench.common import BENCH_DB, conninfo, percentile, prepare_database, write_results
+from bench.common import (
+    BENCH_DB,
+    ROOT,
+    conninfo,
+    percentile,
+    prepare_database,
+    server_env,
+    write_results,
+)
 from bench.datastar_client import RetryOptions, Tab
-from bench.loadgen import commands_session, post
+from bench.loadgen import commands_session, get_json, post
 from bench.peers import PEERS, Peer, before_root
 from bench.serve import GC_ENV, TUNED_GC, apply_gc_threshold, raise_nofile
 
@@ -80,6 +91,14 @@ async def _seed(peer: Peer, url: str, names: list[str]) -> None:
                 raise RuntimeError(f"{peer.name}: a command answered {status}")
 
 
+async def _stats(peer: Peer, url: str) -> dict[str, Any] | None:
+    if not peer.stats:
+        return None
+    async with commands_session() as session:
+        data: dict[str, Any] = await get_json(session, url + peer.stats)
+        return data
+
+
 def _cpu(pid: int) -> float:
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)
@@ -107,21 +126,48 @@ async def _stop(tasks: list[asyncio.Task[None]], session: Any) -> None:
     await session.close()
 
 
-async def burst(peer: Peer, n: int) -> dict[str, Any]:
-    """One burst of ``n`` tabs on a fresh server of ``peer``."""
-    result: dict[str, Any] = {"peer": peer.name, "n": n, "load_before": _load()}
+#: The stream signed-in tabs open (LoginRequiredMixin; its render key holds the user).
+SIGNED_IN_STREAM = "/test/groups/private/"
+
+
+def _sessions(n: int, users: int) -> list[str]:
+    """``n`` session keys of ``users`` users, written by ``bench.sessions``."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.sessions", "--n", str(n), "--users", str(users)],
+        cwd=ROOT,
+        env=server_env("bench.settings"),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    keys: list[str] = json.loads(completed.stdout)
+    return keys
+
+
+async def burst(peer: Peer, n: int, users: int = 0) -> dict[str, Any]:
+    """One burst of ``n`` tabs on a fresh server of ``peer``; with ``users``, the tabs are
+    signed in, ``n / users`` per user (each open loads its session and user; each user's first
+    render is its own)."""
+    result: dict[str, Any] = {"peer": peer.name, "n": n, "load_before": _load(), "users": users}
     options = _options(peer) if peer.name != "floor" else RetryOptions(retry="always")
+    keys = _sessions(n + 1, users) if users else []
     with peer.start() as server:
         await _seed(peer, server.url, [f"seed-{i:02d}" for i in range(SEEDED)])
-        url = server.url + peer.stream + SIGNALS
+        url = server.url + (SIGNED_IN_STREAM if users else peer.stream) + SIGNALS
+
+        def tab(i: int) -> Tab:
+            return Tab(url, options, cookies={"sessionid": keys[i]} if users else None)
+
         warm, tasks = datastar_client.session(), []
-        _, _, ok = await _open_tabs([Tab(url, options)], warm, 30, tasks)
+        _, _, ok = await _open_tabs([tab(n)], warm, 30, tasks)
         await _stop(tasks, warm)
         if not ok:
             raise RuntimeError(f"{peer.name}: the warm-up stream did not open")
         await asyncio.sleep(0.5)
         rss0, cpu0 = server.rss(), _cpu(server.pid)
-        tabs = [Tab(url, options) for _ in range(n)]
+        tabs = [tab(i) for i in range(n)]
+        stats0 = await _stats(peer, server.url)
         session, tasks = datastar_client.session(), []
         try:
             start, seconds, ok = await _open_tabs(tabs, session, 60 + n / 50, tasks)
@@ -130,6 +176,9 @@ async def burst(peer: Peer, n: int) -> dict[str, Any]:
             gc.freeze()  # the load generator's tabs are not the server's cost
             await asyncio.sleep(0.5)
             rss1 = server.rss()
+            stats1 = await _stats(peer, server.url)
+            if stats0 and stats1:
+                result["renders"] = stats1["renders"] - stats0["renders"]
             opened = [t for t in tabs if t.renders]
             times = [t.renders[0].at - start for t in opened]
             result.update(
@@ -266,6 +315,7 @@ def _f(value: Any, digits: int = 2) -> str:
 BURST_COLUMNS = [
     "peer",
     "N",
+    "tabs",
     "open all (s)",
     "opens/s",
     "tab p50 (s)",
@@ -273,16 +323,23 @@ BURST_COLUMNS = [
     "server CPU/open (ms)",
     "RSS/stream (KB)",
     "full first render",
+    "renders (server)",
     "load avg before",
 ]
 
 
+def _tabs(r: dict[str, Any]) -> str:
+    users = r.get("users")
+    return f"signed in, {r['n'] // users} per user" if users else "anonymous"
+
+
 def burst_row(r: dict[str, Any]) -> list[Any]:
     if "error" in r:
-        return [r["peer"], r["n"], *["—"] * 7, f"failed: {r['error'][:80]}"]
+        return [r["peer"], r["n"], _tabs(r), *["—"] * 8, f"failed: {r['error'][:80]}"]
     return [
         r["peer"],
         r["n"],
+        _tabs(r),
         _f(r.get("open_s")),
         _f(r.get("opens_per_s"), 0),
         _f(r.get("tab_p50")),
@@ -290,6 +347,7 @@ def burst_row(r: dict[str, Any]) -> list[Any]:
         _f(r.get("cpu_ms_per_open"), 3),
         _f(r["rss_per_stream"] / 1024, 1),
         f"{r['full_state']} of {r['n']}",
+        r.get("renders", "—"),
         r["load_before"],
     ]
 
@@ -343,6 +401,9 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict
         for n in args.n or FULL_SIZES:
             for name in order:
                 bursts.append(await _measure(burst, name, n, round_, "burst"))
+                if args.signed_in and name != "floor":
+                    signed_in = functools.partial(burst, users=max(1, n // args.signed_in))
+                    bursts.append(await _measure(signed_in, name, n, round_, "signed-in burst"))
         for n in [n for n in args.restart if n > 0]:
             for delay in args.restart_delay or [0.0]:
                 for name in [p for p in args.restart_peers.split(",") if p]:
@@ -361,6 +422,7 @@ async def _measure(fn: Any, name: str, n: int, round_: int, what: str) -> dict[s
         r = await fn(peer, n)
     except Exception as exc:  # reported in the table, the run goes on
         r = {"peer": name, "n": n, "error": f"{type(exc).__name__}: {exc}"}
+        r["users"] = getattr(fn, "keywords", {}).get("users", 0)
     r["round"] = round_
     print({k: v for k, v in r.items() if k != "server_log"}, flush=True)
     return r
@@ -379,6 +441,13 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
         help="tabs for the restart (repeatable; 0: none; default 10000 unless --n is given)",
     )
     parser.add_argument("--restart-peers", default=",".join(RESTART_PEERS))
+    parser.add_argument(
+        "--signed-in",
+        type=int,
+        default=0,
+        metavar="TABS",
+        help="also a burst of signed-in tabs, TABS per user (their own session each; 0: none)",
+    )
     parser.add_argument(
         "--restart-delay",
         type=float,

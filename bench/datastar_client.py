@@ -103,6 +103,8 @@ class Tab:
 
     url: str
     options: RetryOptions
+    #: Cookies the tab's browser sends (a session, for a signed-in tab).
+    cookies: dict[str, str] | None = None
     renders: list[Render] = field(default_factory=list)
     #: Requests made, answers 200 among them, network errors; and whether it gave up.
     attempts: int = 0
@@ -124,7 +126,11 @@ class Tab:
             try:
                 self.attempts += 1
                 self._trace("request")
-                async with session.get(self.url, headers=HEADERS) as response:
+                headers = HEADERS
+                if self.cookies:
+                    cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+                    headers = {**HEADERS, "Cookie": cookie}
+                async with session.get(self.url, headers=headers) as response:
                     status = response.status
                     self._trace(f"status {status}")
                     if status != 200:

@@ -125,7 +125,7 @@ def storm_targets() -> list[list[str]]:
         return [["reconnect storms (bench.connect)", "not run", _verdict(None)]]
     raw = data["raw"]
     rows: list[list[str]] = []
-    bursts = [r for r in raw.get("burst", []) if r.get("opens_per_s")]
+    bursts = [r for r in raw.get("burst", []) if r.get("opens_per_s") and not r.get("users")]
     floor = {r["n"]: r for r in bursts if r["peer"] == "floor"}
     for n in (1000, 10000):
         ours = [r for r in bursts if r["peer"] == "realtime" and r["n"] == n]
