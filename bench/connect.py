@@ -68,16 +68,12 @@ def _load() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-#: ``--retry-options``: what-if options for the tabs instead of the tag's (e.g. ``retryMaxWait: 2000``).
-OVERRIDE: dict[str, str] = {}
-
-
-def _options(peer: Peer) -> RetryOptions:
+def _options(peer: Peer, override: str = "") -> RetryOptions:
+    """The retry options the peer's tag writes, with ``override`` (``--retry-options``: a what-if,
+    e.g. ``retryMaxWait: 30000``) over them."""
     root = before_root() if peer.name == "realtime-before" else None
     options = datastar_client.stream_options(root) if root else datastar_client.stream_options()
-    if OVERRIDE.get("options"):
-        options = RetryOptions.parse(OVERRIDE["options"], options)
-    return options
+    return RetryOptions.parse(override, options) if override else options
 
 
 async def _seed(peer: Peer, url: str, names: list[str]) -> None:
@@ -220,11 +216,12 @@ def _insert_group(name: str) -> None:
         conn.execute("INSERT INTO auth_group (name) VALUES (%s)", [name])
 
 
-async def restart(peer: Peer, n: int, delay: float = 0.0) -> dict[str, Any]:
+async def restart(peer: Peer, n: int, delay: float = 0.0, override: str = "") -> dict[str, Any]:
     """``n`` tabs live on ``peer``; the server restarts under them (see the module docstring)."""
     result: dict[str, Any] = {"peer": peer.name, "n": n, "load_before": _load()}
-    options = _options(peer)
+    options = _options(peer, override)
     result["options"] = dataclasses.asdict(options)
+    result["override"] = override
     tabs: list[Tab] = []
     tasks: list[asyncio.Task[None]] = []
     session = datastar_client.session()
@@ -385,7 +382,10 @@ def restart_row(r: dict[str, Any]) -> list[Any]:
         r.get("stale"),
         f"{r.get('converged')} of {r['n']}",
         f"{r.get('attempts_mean', 0):.1f} / {r.get('attempts_max')}",
-        f"interval {o.get('interval'):.0f} ms, x{o.get('scaler')}, max {o.get('max_wait'):.0f} ms"
+        (
+            f"interval {o.get('interval'):.0f} ms, x{o.get('scaler')}, max {o.get('max_wait'):.0f} ms"
+            + (" (what-if)" if r.get("override") else " (the tag's)")
+        )
         if o
         else "—",
         r["load_before"],
@@ -407,8 +407,9 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict
         for n in [n for n in args.restart if n > 0]:
             for delay in args.restart_delay or [0.0]:
                 for name in [p for p in args.restart_peers.split(",") if p]:
-                    run_restart = functools.partial(restart, delay=delay)
-                    restarts.append(await _measure(run_restart, name, n, round_, "restart"))
+                    for override in args.retry_options or [""]:
+                        run_restart = functools.partial(restart, delay=delay, override=override)
+                        restarts.append(await _measure(run_restart, name, n, round_, "restart"))
     return bursts, restarts
 
 
@@ -457,15 +458,15 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
     )
     parser.add_argument(
         "--retry-options",
-        default="",
-        help="what-if retry options for the tabs instead of the tag's, e.g. 'retryMaxWait: 2000'",
+        action="append",
+        help="what-if retry options over the tag's, e.g. 'retryMaxWait: 30000' (repeatable: each "
+        "is a restart of its own; '' is the tag's)",
     )
     parser.add_argument("--gc-threshold", default=TUNED_GC)
     parser.add_argument("--name", default="connect", help="result file name")
     args = parser.parse_args(argv)
     if args.restart is None:
         args.restart = [] if args.n else [10000]
-    OVERRIDE["options"] = args.retry_options
     os.environ[GC_ENV] = args.gc_threshold
     thresholds = apply_gc_threshold(args.gc_threshold)
     raise_nofile()
