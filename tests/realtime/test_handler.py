@@ -171,3 +171,45 @@ def test_djangos_own_handler_still_streams(transactional_db: None) -> None:
         stream.next_event(shows("beta"), timeout=5)
     [view_thread] = ThreadStream.threads
     assert not view_thread.startswith("realtime-render")
+
+
+def asgi_scope(path: str = GROUPS, query: bytes = b"") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": "GET",
+        "http_version": "1.1",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"accept", b"text/event-stream")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def test_a_client_gone_before_its_request_was_read_gets_nothing() -> None:
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await get_asgi_application()(asgi_scope(), receive, send)
+    assert sent == []
+
+
+async def test_a_request_django_cannot_read_gets_djangos_answer() -> None:
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    # A query string that is not UTF-8: Django's 400, before any middleware or view.
+    await get_asgi_application()(asgi_scope(query=b"q=\xff"), receive, send)
+    assert sent[0]["status"] == 400

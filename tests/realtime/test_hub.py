@@ -305,3 +305,12 @@ def test_on_close_callbacks_run_once_when_the_hub_closes(hub: Hub) -> None:
     hub.close()
     hub.close()
     assert calls == ["closed"]
+
+
+async def test_a_subscription_not_made_by_a_hub_cannot_be_entered(hub: Hub) -> None:
+    from realtime.relay.deadlines import Deadlines
+
+    loose = Subscription(("a",), (), 0, Deadlines(asyncio.get_running_loop()))
+    with pytest.raises(RuntimeError, match=r"Hub\.subscribe"):
+        async with loose:
+            pass
