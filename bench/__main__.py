@@ -6,7 +6,7 @@ import sys
 import time
 
 from bench import bytes as bytes_bench
-from bench import commands, fanout, live_admin, presence
+from bench import commands, connect, fanout, live_admin, presence
 
 
 def main() -> None:
@@ -16,6 +16,7 @@ def main() -> None:
     bytes_bench.main([])
     presence.main([])
     live_admin.main([])
+    connect.main([])
     from bench.report import main as report
 
     report([])

@@ -116,6 +116,19 @@ def pg_connections(dbname: str = BENCH_DB) -> dict[str, int]:
     return {name or "(django)": n for name, n in rows}
 
 
+def database_url() -> str:
+    """This checkout's database server as a ``DATABASE_URL`` (for a server run from another
+    checkout, which would otherwise start an embedded PostgreSQL of its own)."""
+    from urllib.parse import quote
+
+    db = base_db_settings()
+    host = quote(db.get("HOST") or "", safe="")
+    auth = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
 def max_connections() -> int:
     import psycopg
 
@@ -127,12 +140,12 @@ def max_connections() -> int:
 # Servers --------------------------------------------------------------------------------------
 
 
-def server_env(settings: str | None = None, **extra: str) -> dict[str, str]:
+def server_env(settings: str | None = None, root: Path = ROOT, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     if settings:
         env["DJANGO_SETTINGS_MODULE"] = settings
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(root)
     env["BENCH_DB"] = BENCH_DB
     env.update(extra)
     return env
@@ -166,6 +179,20 @@ class Server:
 
         return int(psutil.Process(self.pid).memory_info().rss)
 
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 60.0) -> float:
+        """Send ``signum`` to the server (a graceful shutdown), wait for it to exit (killing it
+        after ``timeout`` s); return the seconds it took."""
+        start = time.monotonic()
+        with suppress(ProcessLookupError):
+            self.process.send_signal(signum)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        return time.monotonic() - start
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -182,15 +209,21 @@ def serve(
     python: str = sys.executable,
     env: dict[str, str] | None = None,
     startup: float = 60.0,
+    root: Path = ROOT,
+    port: int | None = None,
 ) -> Iterator[Server]:
-    """Run ``python -m bench.serve app`` in its own process group; kill the group on exit."""
-    port = free_port()
+    """Run ``python -m bench.serve app`` in its own process group; kill the group on exit.
+
+    ``root``: the checkout whose code the server runs (another worktree, for a before/after
+    comparison in one run); ``port``: a given one (a restarted server takes its predecessor's).
+    """
+    port = port or free_port()
     log = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
     with log.open("wb") as out:
         process = subprocess.Popen(
             [python, "-m", "bench.serve", app, "--port", str(port)],
-            cwd=ROOT,
-            env={**server_env(settings), **(env or {})},
+            cwd=root,
+            env={**server_env(settings, root), **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -7,6 +7,7 @@ Channels and django-eventstream run from virtualenvs of their own (``bench/.venv
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import BENCH_DB, CHANNELS_VENV, ROOT, Server, base_db_settings, serve, server_env
+from bench.common import (
+    BENCH_DB,
+    CHANNELS_VENV,
+    ROOT,
+    Server,
+    base_db_settings,
+    database_url,
+    serve,
+    server_env,
+)
 from bench.serve import GC_ENV
 
 COMMON_PACKAGES = ("uvicorn[standard]", "psycopg[binary]", "Django>=5.2,<7")
@@ -25,7 +35,8 @@ COMMON_PACKAGES = ("uvicorn[standard]", "psycopg[binary]", "Django>=5.2,<7")
 class Peer:
     name: str
     description: str
-    start: Callable[[], AbstractContextManager[Server]]
+    #: Starts a server (``port=`` asks for a given port: a restart takes its predecessor's).
+    start: Callable[..., AbstractContextManager[Server]]
     stream: str  # path (ws:// for WebSockets)
     command: str
     reset: str
@@ -43,12 +54,49 @@ class Peer:
         return server.url + self.stream
 
 
-def realtime_server(env: dict[str, str] | None = None) -> AbstractContextManager[Server]:
-    return serve("realtime", "config.asgi:application", settings="bench.settings", env=env)
+def realtime_server(
+    env: dict[str, str] | None = None, port: int | None = None
+) -> AbstractContextManager[Server]:
+    return serve(
+        "realtime", "config.asgi:application", settings="bench.settings", env=env, port=port
+    )
 
 
-def floor_server() -> AbstractContextManager[Server]:
-    return serve("floor", "bench.floor_app:app")
+#: Another checkout of this project (e.g. a worktree of main) run as the peer
+#: ``realtime-before``: before/after figures from one run, on the same machine and database.
+BEFORE_ENV = "BENCH_BEFORE"
+
+
+def before_root() -> Path | None:
+    value = os.environ.get(BEFORE_ENV, "").strip()
+    return Path(value).resolve() if value else None
+
+
+def before_server(port: int | None = None) -> AbstractContextManager[Server]:
+    root = before_root()
+    if root is None:
+        raise RuntimeError(f"set {BEFORE_ENV} to the checkout to compare with")
+    return serve(
+        "realtime-before",
+        "config.asgi:application",
+        settings="bench.settings",
+        root=root,
+        port=port,
+        env={"DATABASE_URL": database_url()},
+    )
+
+
+def _before_missing() -> str | None:
+    root = before_root()
+    if root is None:
+        return f"not run: set {BEFORE_ENV}=<another checkout> to compare with it"
+    if not (root / "realtime").is_dir():
+        return f"not run: {root} is not a checkout of this project"
+    return None
+
+
+def floor_server(port: int | None = None) -> AbstractContextManager[Server]:
+    return serve("floor", "bench.floor_app:app", port=port)
 
 
 def bench_db_json() -> str:
@@ -153,6 +201,16 @@ PEERS = {
         "/test/groups/add/",
         "/bench/reset/",
         "/bench/stats/",
+    ),
+    "realtime-before": Peer(
+        "realtime-before",
+        f"this project as another checkout has it (${BEFORE_ENV}), for before/after in one run",
+        before_server,
+        "/test/groups/stream/",
+        "/test/groups/add/",
+        "/bench/reset/",
+        "/bench/stats/",
+        prepare=_before_missing,
     ),
     "naive": Peer(
         "naive",

@@ -105,6 +105,7 @@ def targets() -> list[list[str]]:
             ]
         )
     rows += live_admin_targets()
+    rows += storm_targets()
     default_gc = {r["n"]: r for r in runs if r["peer"] == "realtime-default-gc"}
     if 10000 in default_gc:
         r = default_gc[10000]
@@ -145,6 +146,63 @@ def live_admin_targets() -> list[list[str]]:
         [what, f"{per_change:.1f} renders per change ({size}){theirs}", _verdict(per_change <= 1)],
         [when, f"p99 {p99 * 1000:.0f} ms ({size})", _verdict(p99 <= 1.0)],
     ]
+
+
+def storm_targets() -> list[list[str]]:
+    """The reconnect-storm targets (issue #20), from connect.json."""
+    data = _load("connect")
+    if not data:
+        return [["reconnect storms (bench.connect)", "not run", _verdict(None)]]
+    raw = data["raw"]
+    rows: list[list[str]] = []
+    bursts = [r for r in raw.get("burst", []) if r.get("opens_per_s") and not r.get("users")]
+    floor = {r["n"]: r for r in bursts if r["peer"] == "floor"}
+    for n in (1000, 10000):
+        ours = [r for r in bursts if r["peer"] == "realtime" and r["n"] == n]
+        if not ours:
+            rows.append([f"≥ 1,000 stream opens/s at N = {n:,}", "N not run", _verdict(None)])
+            continue
+        worst = min(r["opens_per_s"] for r in ours)
+        against = f" (floor {floor[n]['opens_per_s']:,.0f}/s)" if n in floor else ""
+        rows.append(
+            [
+                f"≥ 1,000 stream opens/s at N = {n:,} (all at once, first render included)",
+                f"{worst:,.0f}/s, the slowest of {len(ours)} run(s){against}",
+                _verdict(worst >= 1000),
+            ]
+        )
+    ours = [r for r in bursts if r["peer"] == "realtime"]
+    if ours:
+        top = max(r["n"] for r in ours)
+        kb = max(r["rss_per_stream"] for r in ours if r["n"] == top) / 1024
+        rows.append(
+            [
+                "RSS per open stream ≤ 25 KB",
+                f"{kb:.1f} KB at N = {top:,} (all at once; the largest of its runs)",
+                _verdict(kb <= 25),
+            ]
+        )
+    restarts = [
+        r
+        for r in raw.get("restart", [])
+        if r["peer"] == "realtime" and r["n"] >= 10000 and not r.get("delay_s") and "error" not in r
+    ]
+    if restarts:
+        live = [r.get("all_live_s") for r in restarts]
+        ok = all(t is not None and t <= 15 for t in live) and not any(r["stale"] for r in restarts)
+        shown = ", ".join("not all" if t is None else f"{t:.1f} s" for t in live)
+        rows.append(
+            [
+                "a restart under 10,000 tabs: every tab live again (fresh render) within 15 s",
+                f"{shown} from SIGTERM; stale first renders: {sum(r['stale'] for r in restarts)}",
+                _verdict(ok),
+            ]
+        )
+    else:
+        rows.append(
+            ["a restart under 10,000 tabs: all live within 15 s", "not run", _verdict(None)]
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -12,6 +12,9 @@ the server store 100 MB. :class:`RequestBodyLimit` wraps the ASGI application an
   passed on; the application is told the client went away (``http.disconnect``, on which Django
   stops reading and answers nothing) and the 413 goes out instead.
 
+An HTTP/1 request with neither ``Content-Length`` nor ``Transfer-Encoding`` has no body (a
+stream's ``GET``): it is passed through untouched.
+
 The answer has the JSON shape of a command's other 4xx answers, ``{"message": ..., "errors": {}}``.
 
 The limit is ``max_body_size`` when given, else Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (2.5 MB by
@@ -27,6 +30,7 @@ reverse proxy's limit (``client_max_body_size`` in nginx), which also bounds slo
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 
 from django.conf import settings
 
@@ -67,9 +71,14 @@ class RequestBodyLimit:
         if limit is None:
             await self.app(scope, receive, send)
             return
-        length = _content_length(scope)
+        length, chunked = _body_framing(scope)
         if length is not None and length > limit:
             await _refuse(send, limit)
+            return
+        if length is None and not chunked and scope.get("http_version") in ("1.0", "1.1"):
+            # An HTTP/1 request with neither header has no body (a stream's GET): nothing to
+            # watch, and no wrappers held for as long as the response lasts.
+            await self.app(scope, receive, send)
             return
 
         received = 0
@@ -99,14 +108,17 @@ class RequestBodyLimit:
             await _refuse(send, limit)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _body_framing(scope: Scope) -> tuple[int | None, bool]:
+    """The request's ``Content-Length`` (``None`` without one) and whether it is chunked."""
+    length, chunked = None, False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server refuses a malformed length before the app sees it
-    return None
+            # A malformed length (the server refuses it first) is bounded while reading.
+            with suppress(ValueError):
+                length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
 async def _refuse(send: Send, limit: int) -> None:

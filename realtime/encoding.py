@@ -41,7 +41,7 @@ FINAL_BLOCK = b"\x03\x00"
 
 def accepts_gzip(request: HttpRequest) -> bool:
     """Whether the client accepts ``Content-Encoding: gzip`` (and has not refused it with q=0)."""
-    for part in request.headers.get("Accept-Encoding", "").split(","):
+    for part in request.META.get("HTTP_ACCEPT_ENCODING", "").split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in ("gzip", "x-gzip", "*"):
             q = params.strip().removeprefix("q=")
@@ -96,7 +96,9 @@ class GzipStream:
 
     __slots__ = ("_base", "_cache", "_crc", "_size", "_started", "_suffix")
 
-    def __init__(self, cache: BlockCache) -> None:
+    def __init__(self, cache: BlockCache | None = None) -> None:
+        #: ``None``: the running hub's cache, looked up on the first :meth:`encode` (a stream's
+        #: encoder is made off the event loop, before it streams).
         self._cache = cache
         self._base = b""
         self._suffix = b""
@@ -106,7 +108,12 @@ class GzipStream:
 
     def encode(self, data: bytes, *, shared: bool = False) -> bytes:
         """Compress ``data``; pass ``shared=True`` when ``data`` is a render other streams send too."""
-        block = self._cache.compress(self._base, self._suffix, data)
+        cache = self._cache
+        if cache is None:
+            from realtime.relay.registry import get_hub
+
+            cache = self._cache = shared_blocks(get_hub())
+        block = cache.compress(self._base, self._suffix, data)
         self._crc = zlib.crc32(data, self._crc)
         self._size += len(data)
         if shared or len(data) >= WINDOW:

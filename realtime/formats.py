@@ -187,11 +187,11 @@ class HtmxFormat:
 
 def choose_format(request: HttpRequest) -> StreamFormat:
     """Datastar unless the request is a plain ``EventSource`` (htmx's SSE extension)."""
-    if request.headers.get("Datastar-Request") == "true":
+    # From META, not request.headers: that mapping of every header would be built for this and
+    # then kept by each open stream's request.
+    meta = request.META
+    if meta.get("HTTP_DATASTAR_REQUEST") == "true":
         return DatastarFormat()
-    if (
-        "text/event-stream" in request.headers.get("Accept", "")
-        and "HX-Request" not in request.headers
-    ):
+    if "text/event-stream" in meta.get("HTTP_ACCEPT", "") and "HTTP_HX_REQUEST" not in meta:
         return HtmxFormat()
     return DatastarFormat()

@@ -31,11 +31,18 @@ T = TypeVar("T")
 _executor: ThreadPoolExecutor | None = None
 
 
-def _pool() -> ThreadPoolExecutor:
+def pool_size() -> int:
+    """The render pool's threads: as many as Django's default executor would have."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+def pool() -> ThreadPoolExecutor:
+    """The render pool (created on first use): renders, and the opening of streams
+    (:mod:`realtime.handler`)."""
     global _executor
     if _executor is None:
         _executor = ThreadPoolExecutor(
-            max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="realtime-render"
+            max_workers=pool_size(), thread_name_prefix="realtime-render"
         )
     return _executor
 
@@ -75,7 +82,7 @@ def _with_fresh_connections(fn: Callable[[], T]) -> T:
 async def run_sync(fn: Callable[[], T]) -> T:
     """Run ``fn`` (ORM, templates) on the render pool and return its result."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), _with_fresh_connections, fn)
+    return await loop.run_in_executor(pool(), _with_fresh_connections, fn)
 
 
 @dataclass
@@ -230,6 +237,25 @@ class SharedRenders:
             raise
         finally:
             view.render_seconds.observe(time.perf_counter() - started)
+
+
+class RenderAhead:
+    """A subscription's ``on_change`` hook: :meth:`SharedRenders.render_ahead` for one key (a
+    ``functools.partial`` with its keywords costs twice the memory, for each open stream)."""
+
+    __slots__ = ("fn", "key", "shared", "view")
+
+    def __init__(
+        self,
+        shared: SharedRenders,
+        key: Hashable,
+        fn: Callable[[], bytes],
+        view: ViewCounters | None = None,
+    ) -> None:
+        self.shared, self.key, self.fn, self.view = shared, key, fn, view
+
+    def __call__(self, subscription: Subscription, version: int) -> None:
+        self.shared.render_ahead(self.key, self.fn, subscription, version, view=self.view)
 
 
 def shared_renders(hub: Hub) -> SharedRenders:

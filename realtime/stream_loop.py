@@ -26,14 +26,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from realtime.counters import counters
 from realtime.relay.hub import Hub, Subscription
-from realtime.rendering import SharedRenders, release_request_thread, run_sync, shared_renders
+from realtime.relay.registry import get_hub
+from realtime.rendering import (
+    RenderAhead,
+    SharedRenders,
+    release_request_thread,
+    run_sync,
+    shared_renders,
+)
 
 logger = logging.getLogger("realtime")
 
@@ -49,7 +55,7 @@ class _Closed(Exception):
     """The subscription closed: the stream ends without sending more."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StreamSpec:
     """What one stream renders, and from which topics. Built by the view, read by the loop."""
 
@@ -73,6 +79,9 @@ class StreamSpec:
     recheck: Callable[[set[str]], bytes | None] | None = None
     #: Seconds after which the stream ends (see above); ``None`` for never.
     max_age: float | None = None
+    #: Called with the hub when the stream starts (on the event loop, before it subscribes);
+    #: returns what to call when it ends (e.g. presence: join, then leave), or ``None``.
+    start: Callable[[Hub], Callable[[], None] | None] | None = None
 
 
 class _Schedule:
@@ -110,21 +119,48 @@ class _Schedule:
 
 
 class StreamLoop:
-    """The pieces of one stream (see the module docstring)."""
+    """The pieces of one stream (see the module docstring).
 
-    def __init__(self, hub: Hub, spec: StreamSpec, *, heartbeat: float | None) -> None:
+    It may be made off the event loop (where a view runs): it finds the running loop's hub
+    (unless given one) when its pieces are first asked for.
+    """
+
+    __slots__ = ("_heartbeat", "_hub", "_shared", "_spec", "_view")
+
+    _shared: SharedRenders  # the hub's, once the pieces are asked for
+
+    def __init__(
+        self, spec: StreamSpec, *, heartbeat: float | None, hub: Hub | None = None
+    ) -> None:
         self._hub = hub
         self._spec = spec
         self._heartbeat = heartbeat
-        self._shared: SharedRenders = shared_renders(hub)
         self._view = counters.view(spec.name)
 
     async def pieces(self) -> AsyncIterator[Piece]:
         """Yield the stream's pieces until it ends."""
-        spec = self._spec
+        if self._hub is None:
+            self._hub = get_hub()
+        spec, view, hub = self._spec, self._view, self._hub
+        shared = self._shared = shared_renders(hub)
+        # The subscription, the shared key held and the stream counted, until the stream ends:
+        # all in this one generator (a context manager of their own would be one more frame for
+        # each of 10,000 open streams).
+        end = spec.start(hub) if spec.start is not None else None
+        if spec.key is not None:
+            shared.hold(spec.key)
+        counters.open_streams += 1
+        view.open_streams += 1
         try:
-            async with self._subscribed() as subscription:
-                body = await self._render(subscription, spec.key, self._hub.version)
+            async with hub.subscribe(
+                spec.topics, spec.notice_topics, spec.control_topics
+            ) as subscription:
+                if subscription.closed:
+                    return
+                release_request_thread()
+                if spec.key is not None:
+                    subscription.on_change = RenderAhead(shared, spec.key, spec.render, view)
+                body = await self._render(subscription, spec.key, hub.version, hub)
                 yield body, True
                 schedule = _Schedule(self._heartbeat, spec.refresh_interval, spec.max_age)
                 while True:
@@ -145,7 +181,7 @@ class StreamLoop:
                         if refresh:
                             # Time, not data, changed: a shared render of this version would be
                             # the same bytes again, so this one is rendered afresh (key None).
-                            body = await self._render(subscription, None, self._hub.version)
+                            body = await self._render(subscription, None, hub.version, hub)
                             yield body, True
                         else:
                             counters.heartbeats_sent += 1
@@ -158,7 +194,7 @@ class StreamLoop:
                         yield await run_sync(partial(spec.render_notice, payload)), False
                         sent = True
                     if changed:
-                        rendered = await self._render(subscription, spec.key, version)
+                        rendered = await self._render(subscription, spec.key, version, hub)
                         if rendered != body:  # a change that left this view's bytes alone
                             body, sent = rendered, True
                             yield body, True  # returns once the bytes were handed to the server
@@ -167,6 +203,13 @@ class StreamLoop:
                         schedule.sent(refreshed=False)
         except _Closed:
             return
+        finally:
+            counters.open_streams -= 1
+            view.open_streams -= 1
+            if spec.key is not None:
+                shared.release(spec.key)
+            if end is not None:
+                end()
 
     async def _recheck(self, controls: set[str]) -> bytes | None:
         """The stream's last bytes if its authority is gone (``b""`` when the check itself
@@ -184,34 +227,8 @@ class StreamLoop:
             )
             return b""
 
-    @asynccontextmanager
-    async def _subscribed(self) -> AsyncIterator[Subscription]:
-        """The stream's subscription, its shared key held and counted, until the stream ends."""
-        spec, shared = self._spec, self._shared
-        if spec.key is not None:
-            shared.hold(spec.key)
-        counters.open_streams += 1
-        self._view.open_streams += 1
-        try:
-            async with self._hub.subscribe(
-                spec.topics, spec.notice_topics, spec.control_topics
-            ) as subscription:
-                if subscription.closed:
-                    raise _Closed
-                release_request_thread()
-                if spec.key is not None:
-                    subscription.on_change = partial(
-                        shared.render_ahead, spec.key, spec.render, view=self._view
-                    )
-                yield subscription
-        finally:
-            counters.open_streams -= 1
-            self._view.open_streams -= 1
-            if spec.key is not None:
-                shared.release(spec.key)
-
     async def _render(
-        self, subscription: Subscription, key: Hashable | None, version: int
+        self, subscription: Subscription, key: Hashable | None, version: int, hub: Hub
     ) -> bytes:
         """Render (or share a render of ``key`` started at ``version`` or later), retrying while
         it fails; raises :class:`_Closed` when the subscription closes meanwhile."""
@@ -219,7 +236,7 @@ class StreamLoop:
         while True:
             try:
                 return await self._shared.render(
-                    key, version, self._hub.version, self._spec.render, view=self._view
+                    key, version, hub.version, self._spec.render, view=self._view
                 )
             except Exception:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]

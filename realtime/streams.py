@@ -50,12 +50,12 @@ from django.views import View
 from realtime.access import control_topics, reload_user
 from realtime.conf import get_config
 from realtime.counters import counters
-from realtime.encoding import GzipStream, accepts_gzip, shared_blocks
+from realtime.encoding import GzipStream, accepts_gzip
 from realtime.formats import StreamFormat, choose_format
 from realtime.limits import StreamSlot, TooManyStreams, take_slot
 from realtime.notices import CommandNotice
 from realtime.presence import Member, hub_tracker
-from realtime.relay.registry import get_hub
+from realtime.relay.hub import Hub
 from realtime.relay.topics import validate_topic
 from realtime.request_data import BadSignals, parse_signals
 from realtime.sending import send_pieces
@@ -139,6 +139,7 @@ class StreamView(View):
                 )
             return response
 
+        open_stream.opens_stream = True  # type: ignore[attr-defined]
         return open_stream
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -186,6 +187,7 @@ class StreamView(View):
             control_topics=controls,
             recheck=self._recheck,
             max_age=_spread(config.MAX_STREAM_AGE, self._session_seconds_left()),
+            start=partial(self._present, presence_topics, member) if member is not None else None,
         )
         try:
             slot = take_slot(request)
@@ -195,9 +197,18 @@ class StreamView(View):
             )
         compression = config.STREAM_COMPRESSION
         gzip = compression == "gzip" and accepts_gzip(request)
+        # Made here, run on the event loop: the loop's pieces, encoded and sent (the stream's
+        # slot is given back when the response closes).
+        body = send_pieces(
+            StreamLoop(spec, heartbeat=config.HEARTBEAT).pieces(),
+            encoder=GzipStream() if gzip else None,
+            stall_timeout=config.STALL_TIMEOUT,
+            scope=getattr(request, "scope", None),
+            view=counters.view(spec.name),
+        )
         response = _StreamResponse(
             slot,
-            self._body(spec, slot, gzip=gzip, presence=(presence_topics, member)),
+            body,
             content_type="text/event-stream",
             # no-store: a stream carries one user's private data, which no cache may keep.
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
@@ -210,35 +221,11 @@ class StreamView(View):
             response.headers["Content-Encoding"] = "identity"
         return response
 
-    async def _body(
-        self,
-        spec: StreamSpec,
-        slot: StreamSlot,
-        *,
-        gzip: bool,
-        presence: tuple[list[str], Member | None] = ([], None),
-    ) -> AsyncIterator[bytes]:
-        leave = None
-        try:
-            hub = get_hub()
-            topics, member = presence
-            if member is not None:
-                tracker = hub_tracker(hub)
-                leave = partial(tracker.leave, tracker.join(topics, member, self.tab))
-            pieces = StreamLoop(hub, spec, heartbeat=get_config().HEARTBEAT).pieces()
-            encoder = GzipStream(shared_blocks(hub)) if gzip else None
-            async for chunk in send_pieces(
-                pieces,
-                encoder=encoder,
-                stall_timeout=get_config().STALL_TIMEOUT,
-                scope=getattr(self.request, "scope", None),
-                view=counters.view(spec.name),
-            ):
-                yield chunk
-        finally:
-            if leave is not None:
-                leave()
-            slot.release()
+    def _present(self, topics: list[str], member: Member, hub: Hub) -> Callable[[], None]:
+        """Join ``topics`` as ``member`` (on the event loop, as the stream starts); returns the
+        leave."""
+        tracker = hub_tracker(hub)
+        return partial(tracker.leave, tracker.join(topics, member, self.tab))
 
     def _session_seconds_left(self) -> float | None:
         session = getattr(self.request, "session", None)
@@ -397,12 +384,33 @@ class StreamView(View):
 _ACCESS_GRANTED = HttpResponse(status=204)
 
 
-class _StreamResponse(StreamingHttpResponse):
-    """A stream's response; gives its slot back when closed, even if it never streamed."""
+_DJANGO_CONTENT: property = StreamingHttpResponse.streaming_content  # type: ignore[assignment]
 
-    def __init__(self, slot: StreamSlot, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+
+class _StreamResponse(StreamingHttpResponse):
+    """A stream's response; gives its slot back when closed, even if it never streamed.
+
+    Its ``streaming_content`` is the stream's own generator while no middleware has replaced it:
+    its pieces are bytes already, so Django's per-part conversion (one more generator for each
+    open stream) is skipped.
+    """
+
+    def __init__(
+        self, slot: StreamSlot, body: AsyncIterator[bytes], *args: Any, **kwargs: Any
+    ) -> None:
+        super().__init__(body, *args, **kwargs)
         self._slot = slot
+        self._own: AsyncIterator[bytes] | None = body
+
+    @property
+    def streaming_content(self) -> Any:
+        own = getattr(self, "_own", None)
+        return own if own is not None else _DJANGO_CONTENT.fget(self)  # type: ignore[misc]
+
+    @streaming_content.setter
+    def streaming_content(self, value: Any) -> None:
+        _DJANGO_CONTENT.fset(self, value)  # type: ignore[misc]
+        self._own = None  # replaced (by a middleware): Django's conversion applies
 
     def close(self) -> None:
         try:

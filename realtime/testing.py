@@ -85,7 +85,8 @@ def parse_sse(data: bytes | str) -> list[SSEEvent]:
 
 
 class LiveServer:
-    """Serve an ASGI app (default: Django's) with uvicorn on ``127.0.0.1`` in a thread.
+    """Serve an ASGI app (default: :func:`realtime.handler.get_asgi_application`, Django's
+    handler opening streams in one hop) with uvicorn on ``127.0.0.1`` in a thread.
 
     ``with LiveServer() as server: ... server.url ...``. Stopping ends open streams.
     """
@@ -106,7 +107,8 @@ class LiveServer:
     def __enter__(self) -> LiveServer:
         import uvicorn
         from django.conf import settings
-        from django.core.asgi import get_asgi_application
+
+        from realtime.handler import get_asgi_application
 
         app = self.app or get_asgi_application()
         # Like Django's LiveServerTestCase: the test client's host must be allowed even when the

@@ -27,8 +27,8 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
+from itertools import chain
 from typing import Any, Protocol, TypeVar, cast
 
 from realtime.counters import counters
@@ -51,12 +51,30 @@ class Listener(Protocol):
     async def stop(self) -> None: ...
 
 
+#: A subscription's topics of one kind: a few, distinct (a tuple: a frozenset of one topic costs
+#: three times the memory, for each of 10,000 open streams).
+Topics = tuple[str, ...]
+
+
+def _distinct(topics: Iterable[str]) -> Topics:
+    return tuple(dict.fromkeys(topics))
+
+
 class Subscription:
-    """One stream's interest in some topics; woken by the hub, consumed by the stream."""
+    """One stream's interest in some topics; woken by the hub, consumed by the stream.
+
+    It is also the async context manager :meth:`Hub.subscribe` returns: entering registers it
+    with its hub (and waits for the listener), leaving removes it. An idle subscription holds
+    no event object: a future exists only while its stream waits, and the notices' deque and the
+    fired control topics only once there are some (10,000 open streams hold 10,000 of these);
+    its topics are tuples.
+    """
 
     __slots__ = (
         "_deadlines",
-        "_event",
+        "_hub",
+        "_waiter",
+        "_woken",
         "changed",
         "closed",
         "control_topics",
@@ -72,83 +90,129 @@ class Subscription:
 
     def __init__(
         self,
-        topics: frozenset[str],
-        notice_topics: frozenset[str],
+        topics: Topics,
+        notice_topics: Topics,
         version: int,
         deadlines: Deadlines,
-        control_topics: frozenset[str] = frozenset(),
+        control_topics: Topics = (),
+        hub: Hub | None = None,
     ) -> None:
         self.topics = topics
         self.notice_topics = notice_topics
         self.control_topics = control_topics
         #: The control topics published since the stream last looked (see :meth:`take_controls`).
-        self.controls: set[str] = set()
+        self.controls: set[str] | None = None
         self.changed = False
         self.closed = False
         self.version = version
-        self.notices: deque[tuple[str, Any]] = deque(maxlen=MAX_NOTICES)
-        self._event = asyncio.Event()
+        self.notices: deque[tuple[str, Any]] | None = None
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
         self._deadlines = deadlines
+        self._hub = hub
         self.deadline_tick: int | None = None
         self.timed_out = False
         #: Called by the hub, instead of :meth:`mark_changed`, when a watched topic is published
         #: (shared renders use it to render first and wake the stream once the bytes are ready).
         self.on_change: Callable[[Subscription, int], None] | None = None
 
+    async def __aenter__(self) -> Subscription:
+        hub = self._hub
+        if hub is None:
+            raise RuntimeError("This subscription was not made by Hub.subscribe().")
+        counters.subscriptions += 1
+        # A caller cancelled while the listener starts (a client that leaves at once) must not
+        # leave its subscription behind: ``async with`` calls no __aexit__ when this raises.
+        try:
+            if hub.closed:
+                self.close()
+            else:
+                hub._add(self)
+                await hub.ensure_started()
+        except BaseException:
+            self._leave(hub)
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._hub is not None:
+            self._leave(self._hub)
+
+    def _leave(self, hub: Hub) -> None:
+        counters.subscriptions -= 1
+        hub._remove(self)
+
+    @property
+    def woken(self) -> bool:
+        """Whether :meth:`wait` would return at once."""
+        return self._woken
+
+    def _wake(self) -> None:
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     def mark_changed(self, version: int) -> None:
         """Wake the stream: it needs a render started at hub ``version`` or later."""
         self.changed = True
         self.version = max(self.version, version)
-        self._event.set()
+        self._wake()
 
     def add_notice(self, topic: str, payload: Any) -> None:
+        if self.notices is None:
+            self.notices = deque(maxlen=MAX_NOTICES)
         self.notices.append((topic, payload))
-        self._event.set()
+        self._wake()
 
     def add_control(self, topic: str) -> None:
         """A control topic was published: wake the stream to re-check its authority."""
+        if self.controls is None:
+            self.controls = set()
         self.controls.add(topic)
-        self._event.set()
+        self._wake()
 
     def take_controls(self) -> set[str]:
         """The control topics published since the last call (and forget them)."""
-        controls, self.controls = self.controls, set()
-        return controls
+        controls, self.controls = self.controls, None
+        return controls if controls is not None else set()
 
     def close(self) -> None:
         self.closed = True
-        self._event.set()
+        self._wake()
 
     def expire(self) -> None:
         """The wait's timeout passed (called by :class:`Deadlines`)."""
         self.timed_out = True
-        self._event.set()
+        self._wake()
 
     async def wait(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait until changed, noticed or closed; ``False`` when ``timeout`` passed first."""
-        if self._event.is_set():
+        if self._woken:
             return True
         if timeout is not None:
             if timeout <= 0:
                 return False
             self._deadlines.arm(self, self._deadlines.now() + timeout)
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
         try:
-            await self._event.wait()
+            await waiter
         finally:
+            self._waiter = None
             self._deadlines.disarm(self)
         if self.timed_out:
             self.timed_out = False
             if not (self.changed or self.notices or self.controls or self.closed):
-                self._event.clear()
+                self._woken = False
                 return False
         return True
 
     def consume(self) -> tuple[bool, int, list[tuple[str, Any]]]:
         """Take what happened since the last call: (changed, version, notices)."""
         changed, self.changed = self.changed, False
-        notices = list(self.notices)
-        self.notices.clear()
-        self._event.clear()
+        notices = list(self.notices) if self.notices else []
+        self.notices = None
+        self._woken = False
         return changed, self.version, notices
 
 
@@ -189,45 +253,39 @@ class Hub:
             counts[prefix + "*"] += len(subs)
         return counts
 
-    @asynccontextmanager
-    async def subscribe(
+    def subscribe(
         self,
         topics: Iterable[str],
         notice_topics: Iterable[str] = (),
         control_topics: Iterable[str] = (),
-    ) -> AsyncIterator[Subscription]:
+    ) -> Subscription:
         """Watch ``topics`` (state changes), ``notice_topics`` (private payloads) and
-        ``control_topics`` (authority changes) until exit.
+        ``control_topics`` (authority changes): ``async with hub.subscribe(...) as s:`` watches
+        them until exit.
 
-        The listener is running before this returns, so nothing committed after the caller's
-        first read can be missed.
+        The listener is running once the block is entered, so nothing committed after the
+        caller's first read can be missed.
         """
-        state = frozenset(validate_topic(t, pattern=True) for t in topics)
-        notices = frozenset(validate_topic(t) for t in notice_topics)
-        controls = frozenset(validate_topic(t) for t in control_topics)
+        state = _distinct(validate_topic(t, pattern=True) for t in topics)
+        notices = _distinct(validate_topic(t) for t in notice_topics)
+        controls = _distinct(validate_topic(t) for t in control_topics)
         if self._deadlines is None:
             self._deadlines = Deadlines(asyncio.get_running_loop())
-        subscription = Subscription(state, notices, self.version, self._deadlines, controls)
-        counters.subscriptions += 1
-        # Registered inside the try: a caller cancelled while the listener starts (a client that
-        # leaves at once) must not leave its subscription behind.
-        try:
-            if self.closed:
-                subscription.close()
-            else:
-                for topic in state | notices | controls:
-                    table, key = (
-                        (self._prefix, topic[:-1]) if topic.endswith(".*") else (self._exact, topic)
-                    )
-                    table.setdefault(key, set()).add(subscription)
-                await self.ensure_started()
-            yield subscription
-        finally:
-            counters.subscriptions -= 1
-            self._remove(subscription)
+        return Subscription(state, notices, self.version, self._deadlines, controls, self)
+
+    def _add(self, subscription: Subscription) -> None:
+        for topic in chain(
+            subscription.topics, subscription.notice_topics, subscription.control_topics
+        ):
+            table, key = (
+                (self._prefix, topic[:-1]) if topic.endswith(".*") else (self._exact, topic)
+            )
+            table.setdefault(key, set()).add(subscription)
 
     def _remove(self, subscription: Subscription) -> None:
-        for topic in subscription.topics | subscription.notice_topics | subscription.control_topics:
+        for topic in chain(
+            subscription.topics, subscription.notice_topics, subscription.control_topics
+        ):
             table, key = (
                 (self._prefix, topic[:-1]) if topic.endswith(".*") else (self._exact, topic)
             )

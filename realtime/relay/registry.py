@@ -34,8 +34,9 @@ def get_hub() -> Hub:
 
 
 def all_hubs() -> list[Hub]:
-    """Every live hub of this process (one per event loop that has streamed)."""
-    return list(_hubs.values())
+    """Every live hub of this process (one per event loop that has streamed and is not closed:
+    a stream that started while its server stopped may have made a hub on a loop since closed)."""
+    return [hub for hub in _hubs.values() if hub.loop is None or not hub.loop.is_closed()]
 
 
 def close_all_hubs() -> None:

@@ -112,3 +112,21 @@ def test_live_admin(tmp_path: Path) -> None:
     assert results["shared"]["renders"] == [1, 1, 1]
     assert results["per-user"]["renders"] == [5, 5, 5]
     assert (tmp_path / "live_admin.md").read_text().startswith("# Live admin")
+
+
+def test_connect(tmp_path: Path) -> None:
+    run_bench(
+        tmp_path, "bench.connect", "--n", "20", "--peers", "floor,realtime", "--restart", "20"
+    )
+    results = json.loads((tmp_path / "connect.json").read_text())["raw"]
+    assert {r["peer"] for r in results["burst"]} == {"floor", "realtime"}
+    for r in results["burst"]:
+        assert "error" not in r, r
+        assert r["full_state"] == 20, r  # every first render is the full state
+    [restart] = results["restart"]
+    assert "error" not in restart, restart
+    # Every tab came back with a fresh render that shows what was written while it was away,
+    # and then got the command sent while the others were reconnecting.
+    assert restart["back"] == restart["converged"] == 20, restart
+    assert restart["stale"] == 0, restart
+    assert (tmp_path / "connect.md").read_text().startswith("# Reconnect storms")

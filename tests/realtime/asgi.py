@@ -1,5 +1,6 @@
-"""The application the reusable app's test servers run in subprocesses (tests/realtime/settings.py)."""
+"""The application the reusable app's test servers run in subprocesses (tests/realtime/settings.py):
+realtime's handler, as a project's ``asgi.py`` uses it."""
 
-from django.core.asgi import get_asgi_application
+from realtime.handler import get_asgi_application
 
 application = get_asgi_application()

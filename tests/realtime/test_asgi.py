@@ -139,6 +139,29 @@ async def test_a_malformed_content_length_is_bounded_while_reading() -> None:
     assert inner.disconnected
 
 
+async def test_an_http1_request_without_a_body_is_passed_through_untouched() -> None:
+    seen: list[Any] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        seen.append((receive, send))
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope = {**http_scope(), "method": "GET", "http_version": "1.1"}
+    await RequestBodyLimit(app, 10)(scope, receive, send)
+    assert seen == [(receive, send)]
+    # Chunked, or without a version that says it cannot have a body: watched as before.
+    chunked = {**scope, "headers": [*scope["headers"], (b"transfer-encoding", b"chunked")]}
+    await RequestBodyLimit(app, 10)(chunked, receive, send)
+    await RequestBodyLimit(app, 10)(http_scope(), receive, send)
+    assert seen[1] != (receive, send)
+    assert seen[2] != (receive, send)
+
+
 @pytest.mark.parametrize("scope_type", ["websocket", "lifespan"])
 async def test_other_scopes_pass_through(scope_type: str) -> None:
     inner = FakeApp()

@@ -18,7 +18,7 @@ def hub() -> Hub:
 
 
 def woken(subscription: Subscription) -> bool:
-    return subscription._event.is_set()
+    return subscription.woken
 
 
 async def test_exact_topic_wakes_only_its_subscribers(hub: Hub) -> None:
@@ -305,3 +305,12 @@ def test_on_close_callbacks_run_once_when_the_hub_closes(hub: Hub) -> None:
     hub.close()
     hub.close()
     assert calls == ["closed"]
+
+
+async def test_a_subscription_not_made_by_a_hub_cannot_be_entered(hub: Hub) -> None:
+    from realtime.relay.deadlines import Deadlines
+
+    loose = Subscription(("a",), (), 0, Deadlines(asyncio.get_running_loop()))
+    with pytest.raises(RuntimeError, match=r"Hub\.subscribe"):
+        async with loose:
+            pass

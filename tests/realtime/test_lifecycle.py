@@ -110,3 +110,16 @@ def test_close_all_hubs_closes_idle_hubs_directly() -> None:
         assert hub.closed
     finally:
         loop.close()
+
+
+def test_all_hubs_leaves_out_hubs_of_closed_loops() -> None:
+    # A stream that started while its server stopped may have made a hub on a loop since closed.
+    loop = asyncio.new_event_loop()
+    hub = Hub(FakeBackend(), loop)
+    registry._hubs[loop] = hub
+    try:
+        assert hub in registry.all_hubs()
+        loop.close()
+        assert hub not in registry.all_hubs()
+    finally:
+        del registry._hubs[loop]

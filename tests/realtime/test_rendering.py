@@ -40,7 +40,7 @@ def hub() -> Hub:
 
 
 def woken(subscription: Subscription) -> bool:
-    return subscription._event.is_set()
+    return subscription.woken
 
 
 def render_ahead(shared: SharedRenders, subscription: Subscription, render: Renderer) -> None:

@@ -652,3 +652,21 @@ def test_a_queryset_is_rendered_like_a_list_view_and_re_run_each_time() -> None:
     assert Groups.queryset._result_cache is None
     Groups.template_name = "explicit.html"
     assert view.get_template_name() == "explicit.html"
+
+
+async def test_a_streams_content_is_its_own_generator_until_a_middleware_replaces_it() -> None:
+    from realtime.limits import StreamSlot
+    from realtime.streams import _StreamResponse
+
+    async def body() -> Any:
+        yield b"data: one\n\n"
+
+    async def replaced() -> Any:
+        yield "data: two\n\n"  # a middleware's str: Django's conversion applies again
+
+    own = body()
+    response = _StreamResponse(StreamSlot("test"), own, content_type="text/event-stream")
+    assert response.streaming_content is own  # no per-part conversion layer
+    response.streaming_content = replaced()
+    assert [part async for part in response.streaming_content] == [b"data: two\n\n"]
+    await own.aclose()  # (not response.close(): its slot was never taken)

@@ -101,6 +101,14 @@ def test_realtime_page_opens_the_stream_retrying_always() -> None:
     assert "openWhenHidden: true" in init
 
 
+def test_a_restart_does_not_push_tabs_into_long_backoffs() -> None:
+    init = page_attrs("/stream/")["data-init"] or ""
+    # Datastar's own backoff reaches 30 s between attempts; a tab waits at most 4 s, and keeps
+    # trying for about eight hours (7,200 x 4 s) as it did with 1,000 x 30 s.
+    assert "retryMaxWait: 4000" in init
+    assert "retryMaxCount: 7200" in init
+
+
 def test_every_page_render_is_a_new_tab() -> None:
     tabs = {page_attrs("/s/")["data-signals"] for _ in range(5)}
     assert len(tabs) == 5

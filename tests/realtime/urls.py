@@ -3,6 +3,8 @@ StreamView's hooks, and the admin (whose saves broadcast)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Hashable
 from typing import Any
 
@@ -43,6 +45,33 @@ class OneGroupStream(StreamView):
 
     def get_signals(self, context: dict[str, Any]) -> dict[str, Any] | None:
         return {"found": len(context["groups"])}
+
+
+class ThreadStream(GroupsStream):
+    """Records the thread its access check runs on (realtime.handler's tests)."""
+
+    threads: list[str] = []
+
+    def has_permission(self) -> bool:
+        ThreadStream.threads.append(threading.current_thread().name)
+        return True
+
+
+class SlowStream(GroupsStream):
+    """Its access check takes 0.2 s, and counts how many run at once (realtime.handler's gate)."""
+
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def has_permission(self) -> bool:
+        with SlowStream.lock:
+            SlowStream.running += 1
+            SlowStream.most = max(SlowStream.most, SlowStream.running)
+        time.sleep(0.2)
+        with SlowStream.lock:
+            SlowStream.running -= 1
+        return True
 
 
 class PrefixStream(GroupsStream):
@@ -97,6 +126,8 @@ urlpatterns = [
     path("hooks/prefix/", PrefixStream.as_view()),
     path("hooks/denied/", DeniedStream.as_view()),
     path("hooks/unshared/", UnsharedStream.as_view()),
+    path("hooks/thread/", ThreadStream.as_view()),
+    path("hooks/slow/", SlowStream.as_view()),
     *test_urlpatterns,
     path("admin/", admin.site.urls),
     path("metrics", metrics_view),

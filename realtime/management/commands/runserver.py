@@ -17,7 +17,6 @@ import sys
 from typing import Any
 
 from django.conf import settings
-from django.core.asgi import get_asgi_application
 from django.core.management.base import CommandParser
 from django.core.management.commands.runserver import Command as DjangoRunserverCommand
 from django.db import connections
@@ -26,6 +25,7 @@ from django.utils.module_loading import import_string
 
 from realtime.asgi import RequestBodyLimit
 from realtime.asgi_types import ASGIApp
+from realtime.handler import get_asgi_application
 
 
 class Command(DjangoRunserverCommand):
@@ -61,8 +61,8 @@ class Command(DjangoRunserverCommand):
         )
 
     def get_application(self, **options: Any) -> ASGIApp:
-        """The ASGI application: ``settings.ASGI_APPLICATION``, else Django's default one, with
-        request bodies bounded (:class:`~realtime.asgi.RequestBodyLimit`) unless it is already."""
+        """The ASGI application: ``settings.ASGI_APPLICATION``, else realtime's handler
+        (:mod:`realtime.handler`: Django's, opening streams in one hop), with request bodies bounded (:class:`~realtime.asgi.RequestBodyLimit`) unless it is already."""
         path = getattr(settings, "ASGI_APPLICATION", None)
         app: ASGIApp = import_string(path) if path else get_asgi_application()
         if not isinstance(app, RequestBodyLimit):
