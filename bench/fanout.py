@@ -21,7 +21,14 @@ from contextlib import suppress
 from typing import Any
 
 from bench import loadgen
-from bench.common import ms, percentile, pg_connections, prepare_database, write_results
+from bench.common import (
+    Server,
+    ms,
+    percentile,
+    pg_connections,
+    prepare_database,
+    write_results,
+)
 from bench.peers import PEERS, Peer
 from bench.serve import GC_ENV, TUNED_GC, apply_gc_threshold
 
@@ -75,6 +82,24 @@ async def _sample_pg(peak: dict[str, int], stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), 0.25)
 
 
+#: Counters summed over the workers of a server with several (``realtime-2workers``).
+SUMMED = ("renders", "notifications_received", "open_streams", "rss", "listening", "events_sent")
+
+
+async def server_stats(session: Any, server: Server, peer: Peer) -> dict[str, Any] | None:
+    """The peer's counters: from its stats URL, or summed over its workers' stats ports."""
+    if not peer.stats:
+        return None
+    workers = server.workers()
+    if not workers:
+        data: dict[str, Any] = await loadgen.get_json(session, server.url + peer.stats)
+        return data
+    each = [await loadgen.get_json(session, f"http://127.0.0.1:{port}/") for _, port in workers]
+    total: dict[str, Any] = {key: sum(w.get(key) or 0 for w in each) for key in SUMMED}
+    total["workers"] = [{key: w.get(key) for key in ("pid", *SUMMED)} for w in each]
+    return total
+
+
 async def measure(
     peer: Peer, n: int, *, burst: int = BURST, singles: int = SINGLES, scale: float = 1.0
 ) -> dict[str, Any]:
@@ -85,9 +110,7 @@ async def measure(
             status = await loadgen.post(session, server.url + peer.reset)
             if status != 204:
                 raise RuntimeError(f"{peer.name}: reset answered {status}")
-            stats0 = (
-                await loadgen.get_json(session, server.url + peer.stats) if peer.stats else None
-            )
+            stats0 = await server_stats(session, server, peer)
             rss0 = server.rss()
             peak: dict[str, int] = {}
             stop = asyncio.Event()
@@ -98,6 +121,9 @@ async def measure(
                 gc.collect()
                 gc.freeze()  # the load generator's N clients are not the server's latency
                 result["failed"] = streams.failed
+                # The first event's size, so peers' bytes can be compared (same rows, same HTML).
+                first = next((c.arrivals[0] for c in streams.clients if c.arrivals), None)
+                result["first_event_bytes"] = first[2] if first else None
                 await asyncio.sleep(0.5)
                 rss1 = server.rss()
                 result["rss_per_stream"] = (rss1 - rss0) / max(1, n - streams.failed)
@@ -132,11 +158,7 @@ async def measure(
 
                 # A burst: BURST commands in one second.
                 if burst:
-                    stats1 = (
-                        await loadgen.get_json(session, server.url + peer.stats)
-                        if peer.stats
-                        else None
-                    )
+                    stats1 = await server_stats(session, server, peer)
                     marks = streams.marks()
                     expected = [
                         (c.arrivals[-1][1] if c.arrivals else 0) + burst for c in streams.clients
@@ -167,8 +189,8 @@ async def measure(
                     result["events_per_stream"] = statistics.mean(
                         len(c.arrivals) - marks[i] for i, c in enumerate(streams.clients)
                     )
-                    if peer.stats and stats1 is not None:
-                        stats2 = await loadgen.get_json(session, server.url + peer.stats)
+                    stats2 = await server_stats(session, server, peer)
+                    if stats1 is not None and stats2 is not None:
                         result["burst_renders"] = stats2["renders"] - stats1["renders"]
                         result["burst_notifications"] = (
                             stats2["notifications_received"] - stats1["notifications_received"]
