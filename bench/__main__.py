@@ -6,7 +6,7 @@ import sys
 import time
 
 from bench import bytes as bytes_bench
-from bench import commands, fanout, presence
+from bench import commands, fanout, notify_ceiling, presence
 
 
 def main() -> None:
@@ -15,6 +15,7 @@ def main() -> None:
     commands.main([])
     bytes_bench.main([])
     presence.main([])
+    notify_ceiling.main([])
     from bench.report import main as report
 
     report([])

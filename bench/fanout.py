@@ -1,12 +1,13 @@
 """Fan-out: N open streams, single commands -> time until every stream has the patch; a burst.
 
-``python -m bench.fanout --n 100 --n 1000 [--peers realtime,naive,floor,eventstream,channels]``
+``python -m bench.fanout --n 100 --n 1000 [--peers realtime,realtime-2workers,stario,naive,floor]``
 
 Per peer and N: open N streams (wait for every initial render), record server RSS before and
 after, send 5 commands one at a time and time each one's arrival on every stream (p50/p99/max from
 the POST, over all of them), then send 100 commands in 1 s and time until every stream shows the last state, with the events each
-stream received and the renders the server performed (from ``realtime.stats()``). PostgreSQL
-connections to the bench database are sampled throughout; the maximum is reported.
+stream received and the renders the server performed (from ``realtime.stats()``; summed over the
+worker processes for ``realtime-2workers``, read from each worker's own stats port, as is RSS).
+PostgreSQL connections to the bench database are sampled throughout; the maximum is reported.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import gc
 import os
 import statistics
 import time
+import traceback
 from contextlib import suppress
 from typing import Any
 
@@ -35,6 +37,8 @@ from bench.serve import GC_ENV, TUNED_GC, apply_gc_threshold
 DEFAULT_PEERS = (
     "realtime",
     "realtime-default-gc",
+    "realtime-2workers",
+    "stario",
     "naive",
     "naive-listen",
     "floor",
@@ -229,6 +233,9 @@ def row(r: dict[str, Any]) -> list[Any]:
         "failed", 0
     ):
         note.append(f"burst: {r['burst_converged']} converged in time")
+    split = [w.get("open_streams", 0) for w in r.get("stats", {}).get("workers", [])]
+    if split:
+        note.append("streams per worker: " + " + ".join(map(str, split)))
     return [
         r["peer"],
         r["n"],
@@ -321,6 +328,7 @@ async def run(
                 r = await measure(peer, n, burst=burst, singles=singles, scale=scale)
             except Exception as exc:  # reported in the table, the run goes on
                 r = {"peer": name, "n": n, "error": f"{type(exc).__name__}: {exc}"}
+                r["traceback"] = traceback.format_exc(limit=-3)
             print({k: v for k, v in r.items() if k not in ("stats", "stats0")}, flush=True)
             results.append(r)
     return results
