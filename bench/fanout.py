@@ -24,6 +24,7 @@ from typing import Any
 
 from bench import loadgen
 from bench.common import (
+    ROOT,
     Server,
     ms,
     percentile,
@@ -68,6 +69,7 @@ FULL_CAPS: dict[str, tuple[int, str]] = {
     ),
 }
 BURST = 100
+HERE = str(ROOT / "bench")
 #: Single commands per N, one at a time (a single one can miss, or catch, a rare pause).
 SINGLES = 5
 
@@ -169,10 +171,18 @@ async def measure(
                     ]
                     t0 = time.perf_counter()
 
+                    wait = (20 + n / 20) * scale
+
                     async def one(k: int) -> int:
                         await asyncio.sleep(k / burst)
+                        # A peer that sends every event to every stream (floor, Stario) keeps
+                        # its loop, and this client's, busy for seconds per command at large N:
+                        # a command's answer may take longer than the session's 30 s.
                         return await loadgen.post(
-                            session, server.url + peer.command, {"name": f"burst-{k:03d}"}
+                            session,
+                            server.url + peer.command,
+                            {"name": f"burst-{k:03d}"},
+                            seconds=wait,
                         )
 
                     statuses = await asyncio.gather(*(one(k) for k in range(burst)))
@@ -181,7 +191,7 @@ async def measure(
                     def converged(i: int, c: loadgen.Client) -> bool:
                         return any(a[1] >= expected[i] for a in c.arrivals[marks[i] :])
 
-                    done = await streams.wait_for(converged, (20 + n / 20) * scale)
+                    done = await streams.wait_for(converged, wait)
                     times = [
                         next((a[0] for a in c.arrivals[marks[i] :] if a[1] >= expected[i]), None)
                         for i, c in enumerate(streams.clients)
@@ -328,7 +338,10 @@ async def run(
                 r = await measure(peer, n, burst=burst, singles=singles, scale=scale)
             except Exception as exc:  # reported in the table, the run goes on
                 r = {"peer": name, "n": n, "error": f"{type(exc).__name__}: {exc}"}
-                r["traceback"] = traceback.format_exc(limit=-3)
+                frames = traceback.extract_tb(exc.__traceback__)
+                r["where"] = [
+                    f"{f.name}:{f.lineno} {f.line}" for f in frames if f.filename.startswith(HERE)
+                ]
             print({k: v for k, v in r.items() if k not in ("stats", "stats0")}, flush=True)
             results.append(r)
     return results

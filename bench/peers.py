@@ -299,7 +299,9 @@ PEERS = {
         "stario",
         "Stario 5.1 (its own HTTP server, on uvloop): Datastar SSE and its in-process Relay; "
         "each command re-reads the rows and renders once, the Relay hands the HTML to every "
-        "stream (bench/stario_app); a single process (Relay does not cross processes)",
+        "stream (bench/stario_app); a single process: Relay does not cross processes, so two "
+        "would need a carrier feeding each process's Relay (a LISTEN connection per process "
+        "with pg_notify in the command's transaction, or a Redis or NATS subscription)",
         stario_server,
         "/stream",
         "/add",

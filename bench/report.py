@@ -117,18 +117,28 @@ def targets() -> list[list[str]]:
     return rows
 
 
-def _fanout_by(peer: str) -> dict[int, dict[str, Any]]:
-    fan = _load("fanout")
-    return {r["n"]: r for r in (fan or {}).get("raw", []) if r["peer"] == peer and r.get("p99")}
+#: Fan-out result files, the full run's first: a comparison of two peers takes both from one.
+FANOUT_FILES = ("fanout", "fanout-peers")
+
+
+def _pair(a: str, b: str) -> tuple[str, dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """``(file, a's runs by N, b's runs by N)`` from the first fan-out file that has both."""
+    for name in FANOUT_FILES:
+        runs = [r for r in (_load(name) or {}).get("raw", []) if r.get("p99")]
+        first = {r["n"]: r for r in runs if r["peer"] == a}
+        second = {r["n"]: r for r in runs if r["peer"] == b}
+        if set(first) & set(second):
+            return name, first, second
+    return "", {}, {}
 
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def stario() -> list[list[str]]:
+def stario() -> tuple[str, list[list[str]]]:
     """Per N: this project against Stario (one process each)."""
-    ours, theirs = _fanout_by("realtime"), _fanout_by("stario")
+    name, ours, theirs = _pair("realtime", "stario")
     rows = []
     for n in sorted(set(ours) & set(theirs)):
         r, s = ours[n], theirs[n]
@@ -142,12 +152,12 @@ def stario() -> list[list[str]]:
                 f"{r['rss_per_stream'] / 1024:.0f} / {s['rss_per_stream'] / 1024:.0f} KB",
             ]
         )
-    return rows
+    return name, rows
 
 
-def workers() -> list[list[str]]:
+def workers() -> tuple[str, list[list[str]]]:
     """Per N: this project in one process against two uvicorn workers behind one port."""
-    one, two = _fanout_by("realtime"), _fanout_by("realtime-2workers")
+    name, one, two = _pair("realtime", "realtime-2workers")
     rows = []
     for n in sorted(set(one) & set(two)):
         r, t = one[n], two[n]
@@ -163,7 +173,7 @@ def workers() -> list[list[str]]:
                 split or "—",
             ]
         )
-    return rows
+    return name, rows
 
 
 def notify() -> list[list[str]]:
@@ -190,7 +200,8 @@ def notify() -> list[list[str]]:
 def main(argv: list[str] | None = None) -> str:
     text = markdown_table(["target", "measured", "verdict"], targets())
     parts = ["# Targets", "", text, ""]
-    if rows := stario():
+    source, rows = stario()
+    if rows:
         columns = [
             "N",
             "realtime p50 / p99",
@@ -199,9 +210,10 @@ def main(argv: list[str] | None = None) -> str:
             "burst: events per stream (realtime / Stario)",
             "RSS per stream",
         ]
-        parts += ["## realtime and Stario (one process each)", "", markdown_table(columns, rows)]
-        parts.append("")
-    if rows := workers():
+        parts += [f"## realtime and Stario, one process each ({source}.md)", ""]
+        parts += [markdown_table(columns, rows), ""]
+    source, rows = workers()
+    if rows:
         columns = [
             "N",
             "p99: 1 process / 2 workers",
@@ -210,10 +222,16 @@ def main(argv: list[str] | None = None) -> str:
             "RSS (workers summed)",
             "streams per worker",
         ]
-        parts += ["## One process and two uvicorn workers", "", markdown_table(columns, rows), ""]
+        parts += [f"## One process and two uvicorn workers ({source}.md)", ""]
+        parts += [markdown_table(columns, rows), ""]
     if rows := notify():
         columns = ["writers", "tx/s without notify", "tx/s with pg_notify", "ratio"]
-        parts += ["## NOTIFY's write ceiling", "", markdown_table(columns, rows), ""]
+        parts += [
+            "## NOTIFY's write ceiling (notify_ceiling.md)",
+            "",
+            markdown_table(columns, rows),
+        ]
+        parts.append("")
     summary = "\n".join(parts)
     (RESULTS / "summary.md").write_text(summary)
     print(summary)
