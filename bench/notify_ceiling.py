@@ -1,11 +1,12 @@
 """NOTIFY's write ceiling: committed transactions per second with and without ``pg_notify``.
 
-``python -m bench.notify_ceiling [--clients 1,8,32,64] [--seconds 5] [--burst 20000]``
+``python -m bench.notify_ceiling [--clients 1,8,32,64] [--seconds 3] [--rounds 3] [--burst 20000]``
 
 A command's transaction, as PostgreSQL sees it: two INSERTs (a write-model row and its projection)
 and, when it publishes, ``SELECT pg_notify(channel, topic)`` (the statement ``publish()`` runs),
 then COMMIT. pgbench (shipped with the embedded PostgreSQL, or the system's) runs it with 1, 8, 32
-and 64 concurrent writers for a few seconds each, in these variants:
+and 64 concurrent writers for a few seconds each, three rounds with the variants interleaved
+(medians reported), in these variants:
 
 - **no notify**: the transaction without ``pg_notify``;
 - **notify**: with it: a transaction that has notified takes one server-wide lock at commit and
@@ -32,6 +33,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -46,7 +48,8 @@ import psycopg
 from bench.common import BENCH_DB, conninfo, prepare_database, write_results
 
 CLIENTS = (1, 8, 32, 64)
-SECONDS = 5
+SECONDS = 3
+ROUNDS = 3
 BURST = 20000
 CHANNEL = "bench_notify_ceiling"
 TOPIC = "tickets"
@@ -230,21 +233,42 @@ class QueueSampler:
         self._thread.join(10)
 
 
-def throughput(clients: tuple[int, ...], seconds: float) -> list[dict[str, Any]]:
-    results = []
-    for label, script, options, per_tx in VARIANTS:
+def throughput(clients: tuple[int, ...], seconds: float, rounds: int) -> list[dict[str, Any]]:
+    """Every variant at every writer count, ``rounds`` times, interleaved (a neighbour's burst of
+    disk or CPU on a shared machine then lands on all variants alike); medians reported."""
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for k in range(rounds):
         for c in clients:
-            _sql(f"TRUNCATE {WRITES}, {READS}")
-            with Listener() as listener:
-                r = run_pgbench(script, c, seconds=seconds, options=options)
-            r.update(variant=label, clients=c, per_tx=per_tx, received=listener.received)
-            r["commands_per_s"] = (r["tps"] or 0) * per_tx
-            print(
-                f"notify_ceiling: {label}, {c} writers: {r['tps']:.0f} tx/s, "
-                f"{r['latency_ms']} ms, notifications received {listener.received}",
-                flush=True,
+            for label, script, options, _ in VARIANTS:
+                _sql(f"TRUNCATE {WRITES}, {READS}")
+                with Listener() as listener:
+                    r = run_pgbench(script, c, seconds=seconds, options=options)
+                r["received"] = listener.received
+                runs.setdefault((label, c), []).append(r)
+                print(
+                    f"notify_ceiling: round {k + 1}/{rounds}, {label}, {c} writers: "
+                    f"{r['tps']:.0f} tx/s, {r['latency_ms']} ms, received {listener.received}",
+                    flush=True,
+                )
+    results = []
+    for label, _, _, per_tx in VARIANTS:
+        for c in clients:
+            each = runs[(label, c)]
+            tps = [r["tps"] or 0.0 for r in each]
+            results.append(
+                {
+                    "variant": label,
+                    "clients": c,
+                    "per_tx": per_tx,
+                    "tps": statistics.median(tps),
+                    "tps_runs": tps,
+                    "commands_per_s": statistics.median(tps) * per_tx,
+                    "latency_ms": statistics.median(r["latency_ms"] or 0.0 for r in each),
+                    "transactions": sum(r["transactions"] for r in each),
+                    "received": sum(r["received"] for r in each),
+                    "failed": sum(r["failed"] for r in each),
+                }
             )
-            results.append(r)
     return results
 
 
@@ -291,6 +315,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default=",".join(map(str, CLIENTS)))
     parser.add_argument("--seconds", type=float, default=SECONDS, help="per pgbench run")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="runs of each, interleaved")
     parser.add_argument("--burst", type=int, default=BURST, help="notifications in the burst")
     parser.add_argument("--name", default="notify_ceiling", help="result file name")
     args = parser.parse_args(argv)
@@ -300,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     queue_bytes = int(facts.get("max_notify_queue_pages", "1048576")) * 8192
     setup_tables()
     try:
-        rates = throughput(clients, args.seconds)
+        rates = throughput(clients, args.seconds, args.rounds)
         bursts = [burst(args.burst, stuck, queue_bytes) for stuck in (False, True)]
     finally:
         drop_tables()
@@ -319,10 +344,12 @@ def tables(
         cells = []
         for c in clients:
             r = by.get((label, c))
+            if r is None or not r["tps"]:
+                cells.append("—")
+                continue
+            low, high = min(r["tps_runs"]) * r["per_tx"], max(r["tps_runs"]) * r["per_tx"]
             cells.append(
-                "—"
-                if r is None or r["tps"] is None
-                else f"{r['commands_per_s']:,.0f} ({r['latency_ms']:.1f} ms)"
+                f"{r['commands_per_s']:,.0f} ({low:,.0f}-{high:,.0f}; {r['latency_ms']:.1f} ms)"
             )
         rows.append([label, *cells])
     checks = [
@@ -351,7 +378,8 @@ def tables(
     ]
     return [
         (
-            "Commands per second (average latency per transaction), by concurrent writers",
+            "Commands per second: median of the rounds (lowest-highest; median of the average "
+            "latency per transaction), by concurrent writers",
             ["transaction", *(f"{c} writers" for c in clients)],
             rows,
         ),

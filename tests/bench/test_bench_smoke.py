@@ -123,7 +123,7 @@ def test_notify_ceiling(tmp_path: Path) -> None:
     run_bench(
         tmp_path,
         "bench.notify_ceiling",
-        *("--clients", "1,2", "--seconds", "1", "--burst", "200"),
+        *("--clients", "1,2", "--seconds", "1", "--rounds", "1", "--burst", "200"),
     )
     raw = json.loads((tmp_path / "notify_ceiling.json").read_text())["raw"]
     rates = raw["throughput"]
