@@ -74,6 +74,12 @@ PROCESS_COUNTERS = (
         "realtime_listener_reconnects",
         "Listener connections made again after one was lost.",
     ),
+    (
+        "listener_misconfigured",
+        "realtime_listener_misconfigured",
+        "Listener connections whose test notification never came back (PgBouncer in "
+        "transaction pooling?).",
+    ),
     ("resyncs", "realtime_resyncs", "Times every stream re-rendered after a listener gap."),
 )
 #: Per-view counters: (attribute of ViewCounters, metric name without ``_total``, help).

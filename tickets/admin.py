@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from realtime.admin import LiveModelAdmin
 from tickets.models import Ticket
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Tickets: browse, filter, search and edit (status rules are the commands' business)."""
+class TicketAdmin(LiveModelAdmin):
+    """Tickets: browse, filter, search and edit (status rules are the commands' business).
+
+    Live: the changelist updates as tickets change anywhere, the change form shows which other
+    agents have the ticket open, and a save based on an old version of the ticket is refused.
+    """
 
     list_display = ("id", "subject", "customer", "status", "has_note", "updated_at")
     list_display_links = ("id", "subject")

@@ -61,6 +61,7 @@ def test_collector_reads_the_counters() -> None:
     desk.open_streams, desk.renders, desk.bytes_sent, desk.bytes_raw = 3, 7, 100, 900
     desk.render_seconds.observe(0.02)
     source.notifications_received = 4
+    source.listener_misconfigured = 2
     source.command("CreateTicket", 204, 0.01)
     source.command("CreateTicket", 422, 0.002)
     source.notified(1)
@@ -75,6 +76,7 @@ def test_collector_reads_the_counters() -> None:
     assert total(samples, "realtime_sent_bytes_total") == 100
     assert total(samples, "realtime_sent_uncompressed_bytes_total") == 900
     assert total(samples, "realtime_notifications_received_total") == 4
+    assert total(samples, "realtime_listener_misconfigured_total") == 2
     assert total(samples, "realtime_commands_total", command="CreateTicket", status="204") == 1
     assert total(samples, "realtime_commands_total", command="CreateTicket", status="422") == 1
     assert total(samples, "realtime_command_duration_seconds_count") == 2

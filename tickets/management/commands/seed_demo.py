@@ -16,7 +16,12 @@ from tickets.models import Status, Ticket
 from tickets.projector import project_ticket
 
 #: (username, password, is agent). Demo credentials, printed on every run: never use in production.
-USERS = (("agent", "agent-demo", True), ("alice", "alice-demo", False), ("bob", "bob-demo", False))
+USERS = (
+    ("agent", "agent-demo", True),
+    ("carol", "carol-demo", True),
+    ("alice", "alice-demo", False),
+    ("bob", "bob-demo", False),
+)
 
 SUBJECTS = (
     "Cannot log in after resetting my password",
@@ -64,9 +69,10 @@ NOTES = (
 
 
 class Command(BaseCommand):
-    """Create the agent and the two customers (resetting their passwords) and the demo tickets."""
+    """Create the two agents and the two customers (resetting their passwords) and the demo
+    tickets."""
 
-    help = "Create demo users (agent, alice, bob) and about 50 tickets. Safe to run again."
+    help = "Create demo users (agent, carol, alice, bob) and about 50 tickets. Safe to run again."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
