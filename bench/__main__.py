@@ -6,7 +6,7 @@ import sys
 import time
 
 from bench import bytes as bytes_bench
-from bench import commands, connect, fanout, live_admin, presence
+from bench import commands, connect, fanout, live_admin, notify_ceiling, presence
 
 
 def main() -> None:
@@ -17,6 +17,7 @@ def main() -> None:
     presence.main([])
     live_admin.main([])
     connect.main([])
+    notify_ceiling.main([])
     from bench.report import main as report
 
     report([])

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -159,12 +160,14 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A running server subprocess."""
+    """A running server subprocess (with ``workers`` > 1: a uvicorn supervisor and its workers)."""
 
     name: str
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    #: Where each worker writes ``<pid> <stats port>`` (``bench.workers``); None for one process.
+    workers_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -174,10 +177,26 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
+    def workers(self) -> list[tuple[int, int]]:
+        """``(pid, stats port)`` of each worker process (empty for a single-process server)."""
+        if self.workers_dir is None:
+            return []
+        found = []
+        for path in sorted(self.workers_dir.glob("*.port")):
+            with suppress(OSError, ValueError):
+                pid, port = path.read_text().split()
+                found.append((int(pid), int(port)))
+        return found
+
+    def pids(self) -> list[int]:
+        """The processes that serve requests: the workers, or the server itself."""
+        return [pid for pid, _ in self.workers()] or [self.pid]
+
     def rss(self) -> int:
+        """Resident memory of the processes that serve requests, summed (not the supervisor)."""
         import psutil
 
-        return int(psutil.Process(self.pid).memory_info().rss)
+        return sum(int(psutil.Process(pid).memory_info().rss) for pid in self.pids())
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 60.0) -> float:
         """Send ``signum`` to the server (a graceful shutdown), wait for it to exit (killing it
@@ -200,6 +219,9 @@ class Server:
             return ""
 
 
+WORKERS_DIR_ENV = "BENCH_WORKERS_DIR"
+
+
 @contextmanager
 def serve(
     name: str,
@@ -211,24 +233,40 @@ def serve(
     startup: float = 60.0,
     root: Path = ROOT,
     port: int | None = None,
+    module: str = "bench.serve",
+    workers: int = 1,
 ) -> Iterator[Server]:
     """Run ``python -m bench.serve app`` in its own process group; kill the group on exit.
 
     ``root``: the checkout whose code the server runs (another worktree, for a before/after
     comparison in one run); ``port``: a given one (a restarted server takes its predecessor's).
+    ``module`` runs another entry point instead (``python -m module --port N``, ``app`` unused),
+    for a peer that is not an ASGI app. With ``workers`` > 1, uvicorn's own supervisor runs that
+    many worker processes behind the one port; each worker (``bench.workers``) also answers its
+    own stats on a private port, written to a directory this function waits for.
     """
     port = port or free_port()
     log = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
+    argv = [python, "-m", module]
+    if module == "bench.serve":
+        argv.append(app)
+    argv += ["--port", str(port)]
+    extra = dict(env or {})
+    workers_dir = None
+    if workers > 1:
+        workers_dir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-workers-"))
+        argv += ["--workers", str(workers)]
+        extra[WORKERS_DIR_ENV] = str(workers_dir)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [python, "-m", "bench.serve", app, "--port", str(port)],
+            argv,
             cwd=root,
-            env={**server_env(settings, root), **(env or {})},
+            env={**server_env(settings, root), **extra},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(name, process, port, log)
+    server = Server(name, process, port, log, workers_dir)
     try:
         deadline = time.monotonic() + startup
         while True:
@@ -236,13 +274,14 @@ def serve(
                 raise RuntimeError(f"{name} server exited early:\n{server.log_tail()}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    pass
+                if len(server.workers()) >= workers or workers == 1:
                     break
             except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"{name} server did not start:\n{server.log_tail()}"
-                    ) from None
-                time.sleep(0.05)
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} server did not start:\n{server.log_tail()}") from None
+            time.sleep(0.05)
         yield server
     finally:
         if process.poll() is None:
@@ -250,6 +289,8 @@ def serve(
                 os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         log.unlink(missing_ok=True)
+        if workers_dir is not None:
+            shutil.rmtree(workers_dir, ignore_errors=True)
 
 
 # Results --------------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """Fan-out: N open streams, single commands -> time until every stream has the patch; a burst.
 
-``python -m bench.fanout --n 100 --n 1000 [--peers realtime,naive,floor,eventstream,channels]``
+``python -m bench.fanout --n 100 --n 1000 [--peers realtime,realtime-2workers,stario,naive,floor]``
 
 Per peer and N: open N streams (wait for every initial render), record server RSS before and
 after, send 5 commands one at a time and time each one's arrival on every stream (p50/p99/max from
 the POST, over all of them), then send 100 commands in 1 s and time until every stream shows the last state, with the events each
-stream received and the renders the server performed (from ``realtime.stats()``). PostgreSQL
-connections to the bench database are sampled throughout; the maximum is reported.
+stream received and the renders the server performed (from ``realtime.stats()``; summed over the
+worker processes for ``realtime-2workers``, read from each worker's own stats port, as is RSS).
+PostgreSQL connections to the bench database are sampled throughout; the maximum is reported.
 """
 
 from __future__ import annotations
@@ -17,17 +18,28 @@ import gc
 import os
 import statistics
 import time
+import traceback
 from contextlib import suppress
 from typing import Any
 
 from bench import loadgen
-from bench.common import ms, percentile, pg_connections, prepare_database, write_results
+from bench.common import (
+    ROOT,
+    Server,
+    ms,
+    percentile,
+    pg_connections,
+    prepare_database,
+    write_results,
+)
 from bench.peers import PEERS, Peer
 from bench.serve import GC_ENV, TUNED_GC, apply_gc_threshold
 
 DEFAULT_PEERS = (
     "realtime",
     "realtime-default-gc",
+    "realtime-2workers",
+    "stario",
     "naive",
     "naive-listen",
     "floor",
@@ -57,6 +69,7 @@ FULL_CAPS: dict[str, tuple[int, str]] = {
     ),
 }
 BURST = 100
+HERE = str(ROOT / "bench")
 #: Single commands per N, one at a time (a single one can miss, or catch, a rare pause).
 SINGLES = 5
 
@@ -75,6 +88,24 @@ async def _sample_pg(peak: dict[str, int], stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), 0.25)
 
 
+#: Counters summed over the workers of a server with several (``realtime-2workers``).
+SUMMED = ("renders", "notifications_received", "open_streams", "rss", "listening", "events_sent")
+
+
+async def server_stats(session: Any, server: Server, peer: Peer) -> dict[str, Any] | None:
+    """The peer's counters: from its stats URL, or summed over its workers' stats ports."""
+    if not peer.stats:
+        return None
+    workers = server.workers()
+    if not workers:
+        data: dict[str, Any] = await loadgen.get_json(session, server.url + peer.stats)
+        return data
+    each = [await loadgen.get_json(session, f"http://127.0.0.1:{port}/") for _, port in workers]
+    total: dict[str, Any] = {key: sum(w.get(key) or 0 for w in each) for key in SUMMED}
+    total["workers"] = [{key: w.get(key) for key in ("pid", *SUMMED)} for w in each]
+    return total
+
+
 async def measure(
     peer: Peer, n: int, *, burst: int = BURST, singles: int = SINGLES, scale: float = 1.0
 ) -> dict[str, Any]:
@@ -85,9 +116,7 @@ async def measure(
             status = await loadgen.post(session, server.url + peer.reset)
             if status != 204:
                 raise RuntimeError(f"{peer.name}: reset answered {status}")
-            stats0 = (
-                await loadgen.get_json(session, server.url + peer.stats) if peer.stats else None
-            )
+            stats0 = await server_stats(session, server, peer)
             rss0 = server.rss()
             peak: dict[str, int] = {}
             stop = asyncio.Event()
@@ -98,6 +127,9 @@ async def measure(
                 gc.collect()
                 gc.freeze()  # the load generator's N clients are not the server's latency
                 result["failed"] = streams.failed
+                # The first event's size, so peers' bytes can be compared (same rows, same HTML).
+                first = next((c.arrivals[0] for c in streams.clients if c.arrivals), None)
+                result["first_event_bytes"] = first[2] if first else None
                 await asyncio.sleep(0.5)
                 rss1 = server.rss()
                 result["rss_per_stream"] = (rss1 - rss0) / max(1, n - streams.failed)
@@ -132,21 +164,25 @@ async def measure(
 
                 # A burst: BURST commands in one second.
                 if burst:
-                    stats1 = (
-                        await loadgen.get_json(session, server.url + peer.stats)
-                        if peer.stats
-                        else None
-                    )
+                    stats1 = await server_stats(session, server, peer)
                     marks = streams.marks()
                     expected = [
                         (c.arrivals[-1][1] if c.arrivals else 0) + burst for c in streams.clients
                     ]
                     t0 = time.perf_counter()
 
+                    wait = (20 + n / 20) * scale
+
                     async def one(k: int) -> int:
                         await asyncio.sleep(k / burst)
+                        # A peer that sends every event to every stream (floor, Stario) keeps
+                        # its loop, and this client's, busy for seconds per command at large N:
+                        # a command's answer may take longer than the session's 30 s.
                         return await loadgen.post(
-                            session, server.url + peer.command, {"name": f"burst-{k:03d}"}
+                            session,
+                            server.url + peer.command,
+                            {"name": f"burst-{k:03d}"},
+                            seconds=wait,
                         )
 
                     statuses = await asyncio.gather(*(one(k) for k in range(burst)))
@@ -155,7 +191,7 @@ async def measure(
                     def converged(i: int, c: loadgen.Client) -> bool:
                         return any(a[1] >= expected[i] for a in c.arrivals[marks[i] :])
 
-                    done = await streams.wait_for(converged, (20 + n / 20) * scale)
+                    done = await streams.wait_for(converged, wait)
                     times = [
                         next((a[0] for a in c.arrivals[marks[i] :] if a[1] >= expected[i]), None)
                         for i, c in enumerate(streams.clients)
@@ -167,8 +203,8 @@ async def measure(
                     result["events_per_stream"] = statistics.mean(
                         len(c.arrivals) - marks[i] for i, c in enumerate(streams.clients)
                     )
-                    if peer.stats and stats1 is not None:
-                        stats2 = await loadgen.get_json(session, server.url + peer.stats)
+                    stats2 = await server_stats(session, server, peer)
+                    if stats1 is not None and stats2 is not None:
                         result["burst_renders"] = stats2["renders"] - stats1["renders"]
                         result["burst_notifications"] = (
                             stats2["notifications_received"] - stats1["notifications_received"]
@@ -207,6 +243,9 @@ def row(r: dict[str, Any]) -> list[Any]:
         "failed", 0
     ):
         note.append(f"burst: {r['burst_converged']} converged in time")
+    split = [w.get("open_streams", 0) for w in r.get("stats", {}).get("workers", [])]
+    if split:
+        note.append("streams per worker: " + " + ".join(map(str, split)))
     return [
         r["peer"],
         r["n"],
@@ -299,6 +338,10 @@ async def run(
                 r = await measure(peer, n, burst=burst, singles=singles, scale=scale)
             except Exception as exc:  # reported in the table, the run goes on
                 r = {"peer": name, "n": n, "error": f"{type(exc).__name__}: {exc}"}
+                frames = traceback.extract_tb(exc.__traceback__)
+                r["where"] = [
+                    f"{f.name}:{f.lineno} {f.line}" for f in frames if f.filename.startswith(HERE)
+                ]
             print({k: v for k, v in r.items() if k not in ("stats", "stats0")}, flush=True)
             results.append(r)
     return results

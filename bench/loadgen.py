@@ -199,10 +199,22 @@ def commands_session(concurrency: int = 64) -> aiohttp.ClientSession:
     )
 
 
-async def post(session: aiohttp.ClientSession, url: str, data: dict[str, Any] | None = None) -> int:
-    """POST a command as Datastar does (JSON signals, CSRF cookie and header)."""
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    data: dict[str, Any] | None = None,
+    *,
+    seconds: float | None = None,
+) -> int:
+    """POST a command as Datastar does (JSON signals, CSRF cookie and header).
+
+    ``seconds``, when given, replaces the session's timeout for this request."""
     headers = {"Datastar-Request": "true", "X-CSRFToken": CSRF, "Content-Type": "application/json"}
-    async with session.post(url, data=json.dumps(data or {}), headers=headers) as response:
+    kwargs: dict[str, Any] = {}
+    if seconds is not None:
+        kwargs["timeout"] = aiohttp.ClientTimeout(total=seconds)
+    body = json.dumps(data or {})
+    async with session.post(url, data=body, headers=headers, **kwargs) as response:
         await response.read()
         return response.status
 

@@ -1,13 +1,17 @@
-"""The systems compared: this project, its naive variant, the floor, Channels, django-eventstream.
+"""The systems compared: this project (one process or several), its naive variants, the floor,
+Channels, django-eventstream and Stario.
 
-Channels and django-eventstream run from virtualenvs of their own (``bench/.venv-channels``,
-``bench/.venv-eventstream``), created on first use: they are never the project's dependencies.
+Channels, django-eventstream and Stario run from virtualenvs of their own (``bench/.venv-channels``,
+``bench/.venv-eventstream``, ``bench/.venv-stario``), created on first use: they are never the
+project's dependencies.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +26,7 @@ from bench.common import (
     ROOT,
     Server,
     base_db_settings,
+    conninfo,
     database_url,
     serve,
     server_env,
@@ -99,6 +104,16 @@ def floor_server(port: int | None = None) -> AbstractContextManager[Server]:
     return serve("floor", "bench.floor_app:app", port=port)
 
 
+def realtime_workers_server(workers: int = 2) -> AbstractContextManager[Server]:
+    """This project under ``uvicorn --workers N``: N processes behind one port (bench.workers)."""
+    return serve(
+        f"realtime-{workers}workers",
+        "bench.workers:application",
+        settings="bench.settings",
+        workers=workers,
+    )
+
+
 def bench_db_json() -> str:
     """The bench database's settings as JSON, for a peer's own settings (``BENCH_DB_JSON``)."""
     db = base_db_settings()
@@ -112,13 +127,30 @@ def bench_db_json() -> str:
 _ready: set[Path] = set()
 
 
+def find_python(minimum: tuple[int, int]) -> str | None:
+    """This interpreter if it is at least ``minimum``, else a newer one on PATH or under pyenv."""
+    if sys.version_info >= minimum:
+        return sys.executable
+    for minor in range(14, minimum[1] - 1, -1):
+        name = f"python{minimum[0]}.{minor}"
+        pyenv = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{minimum[0]}.{minor}.*")))
+        for candidate in [shutil.which(name), *(f"{v}/bin/{name}" for v in reversed(pyenv))]:
+            if candidate and Path(candidate).exists():
+                return candidate
+    return None
+
+
 @dataclass(frozen=True)
 class PeerVenv:
     """A virtualenv of a peer's own (bench/.venv-*): its packages are never the project's."""
 
     path: Path
     packages: tuple[str, ...]
-    settings: str  # the peer's Django settings module, migrated on first use
+    #: The peer's Django settings module, migrated on first use (None: not a Django peer; the
+    #: bench database is migrated by the project's own settings).
+    settings: str | None
+    #: The oldest Python the peer's packages support.
+    python_min: tuple[int, int] = (3, 11)
 
     @property
     def python(self) -> str:
@@ -134,13 +166,20 @@ class PeerVenv:
         name = self.path.relative_to(ROOT)
         try:
             if not Path(self.python).exists():
-                print(f"creating {name} (first use) ...", file=sys.stderr)
-                subprocess.run([sys.executable, "-m", "venv", str(self.path)], check=True)
+                base = find_python(self.python_min)
+                if base is None:
+                    wanted = ".".join(map(str, self.python_min))
+                    return f"could not prepare {name}: it needs Python {wanted} or newer"
+                print(f"creating {name} (first use, {base}) ...", file=sys.stderr)
+                subprocess.run([base, "-m", "venv", str(self.path)], check=True)
                 subprocess.run(
                     [self.python, "-m", "pip", "install", "--quiet", *self.packages],
                     check=True,
                     timeout=600,
                 )
+            if self.settings is None:
+                _ready.add(self.path)
+                return None
             subprocess.run(
                 [self.python, "-m", "django", "migrate", "--no-input", "-v", "0"],
                 cwd=ROOT,
@@ -155,6 +194,7 @@ class PeerVenv:
 
     def serve(self, name: str, app: str) -> AbstractContextManager[Server]:
         """Run ``app`` with this virtualenv's Python, on the bench database."""
+        assert self.settings is not None
         return serve(
             name,
             app,
@@ -176,12 +216,31 @@ EVENTSTREAM = PeerVenv(
 )
 
 
+STARIO = PeerVenv(
+    ROOT / "bench" / ".venv-stario",
+    # uvloop: Stario runs on the loop it is started on; uvicorn runs the other peers on uvloop.
+    ("stario[uvloop]>=5.1,<5.2", "psycopg[binary]", "psycopg-pool"),
+    None,
+    python_min=(3, 12),  # Stario 5.1 requires Python >= 3.12
+)
+
+
 def channels_server() -> AbstractContextManager[Server]:
     return CHANNELS.serve("channels", "bench.channels_app.asgi:application")
 
 
 def eventstream_server() -> AbstractContextManager[Server]:
     return EVENTSTREAM.serve("eventstream", "bench.eventstream_app.asgi:application")
+
+
+def stario_server() -> AbstractContextManager[Server]:
+    return serve(
+        "stario",
+        "",
+        module="bench.stario_app",
+        python=STARIO.python,
+        env={"BENCH_PG_CONNINFO": conninfo(BENCH_DB)},
+    )
 
 
 PEERS = {
@@ -231,6 +290,17 @@ PEERS = {
         "/bench/reset/",
         "/bench/stats/",
     ),
+    "realtime-2workers": Peer(
+        "realtime-2workers",
+        "this project under uvicorn --workers 2: two processes behind one port, each with its "
+        "own LISTEN connection and renders, the streams split between them by the kernel; "
+        "renders, streams and RSS summed over both workers (bench/workers.py)",
+        realtime_workers_server,
+        "/test/groups/stream/",
+        "/test/groups/add/",
+        "/bench/reset/",
+        "/bench/stats/",
+    ),
     "realtime-default-gc": Peer(
         "realtime-default-gc",
         "this project with Python's default garbage-collector thresholds (every other server, and "
@@ -273,5 +343,19 @@ PEERS = {
         "/reset/",
         "/stats/",
         prepare=EVENTSTREAM.prepare,
+    ),
+    "stario": Peer(
+        "stario",
+        "Stario 5.1 (its own HTTP server, on uvloop): Datastar SSE and its in-process Relay; "
+        "each command re-reads the rows and renders once, the Relay hands the HTML to every "
+        "stream (bench/stario_app); a single process: Relay does not cross processes, so two "
+        "would need a carrier feeding each process's Relay (a LISTEN connection per process "
+        "with pg_notify in the command's transaction, or a Redis or NATS subscription)",
+        stario_server,
+        "/stream",
+        "/add",
+        "/reset",
+        "/stats",
+        prepare=STARIO.prepare,
     ),
 }

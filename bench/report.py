@@ -205,10 +205,124 @@ def storm_targets() -> list[list[str]]:
     return rows
 
 
+#: Fan-out result files, the full run's first: a comparison of two peers takes both from one.
+FANOUT_FILES = ("fanout", "fanout-peers")
+
+
+def _pair(a: str, b: str) -> tuple[str, dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """``(file, a's runs by N, b's runs by N)`` from the first fan-out file that has both."""
+    for name in FANOUT_FILES:
+        runs = [r for r in (_load(name) or {}).get("raw", []) if r.get("p99")]
+        first = {r["n"]: r for r in runs if r["peer"] == a}
+        second = {r["n"]: r for r in runs if r["peer"] == b}
+        if set(first) & set(second):
+            return name, first, second
+    return "", {}, {}
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def stario() -> tuple[str, list[list[str]]]:
+    """Per N: this project against Stario (one process each)."""
+    name, ours, theirs = _pair("realtime", "stario")
+    rows = []
+    for n in sorted(set(ours) & set(theirs)):
+        r, s = ours[n], theirs[n]
+        rows.append(
+            [
+                f"{n:,}",
+                f"{_ms(r['p50'])} / {_ms(r['p99'])}",
+                f"{_ms(s['p50'])} / {_ms(s['p99'])}",
+                f"{r['p99'] / s['p99']:.2f}",
+                f"{r.get('events_per_stream', 0):.0f} / {s.get('events_per_stream', 0):.0f}",
+                f"{r['rss_per_stream'] / 1024:.0f} / {s['rss_per_stream'] / 1024:.0f} KB",
+            ]
+        )
+    return name, rows
+
+
+def workers() -> tuple[str, list[list[str]]]:
+    """Per N: this project in one process against two uvicorn workers behind one port."""
+    name, one, two = _pair("realtime", "realtime-2workers")
+    rows = []
+    for n in sorted(set(one) & set(two)):
+        r, t = one[n], two[n]
+        split = " + ".join(str(w["open_streams"]) for w in t.get("stats", {}).get("workers", []))
+        listeners = [x["pg_peak"].get("realtime-listener", 0) for x in (r, t)]
+        rows.append(
+            [
+                f"{n:,}",
+                f"{_ms(r['p99'])} / {_ms(t['p99'])}",
+                f"{r.get('burst_renders', '—')} / {t.get('burst_renders', '—')}",
+                f"{listeners[0]} / {listeners[1]}",
+                f"{r['rss1'] / 2**20:.0f} / {t['rss1'] / 2**20:.0f} MB",
+                split or "—",
+            ]
+        )
+    return name, rows
+
+
+def notify() -> list[list[str]]:
+    """Per writer count: commits per second with and without pg_notify."""
+    data = _load("notify_ceiling")
+    if not data:
+        return []
+    by = {(r["variant"], r["clients"]): r for r in data["raw"]["throughput"]}
+    rows = []
+    for c in sorted({c for _, c in by}):
+        plain, notified = by.get(("no notify", c)), by.get(("notify", c))
+        if plain and notified and plain["tps"] and notified["tps"]:
+            rows.append(
+                [
+                    str(c),
+                    f"{plain['tps']:,.0f}",
+                    f"{notified['tps']:,.0f}",
+                    f"{notified['tps'] / plain['tps']:.2f}",
+                ]
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> str:
     text = markdown_table(["target", "measured", "verdict"], targets())
-    (RESULTS / "summary.md").write_text("# Targets\n\n" + text + "\n")
-    print(text)
+    parts = ["# Targets", "", text, ""]
+    source, rows = stario()
+    if rows:
+        columns = [
+            "N",
+            "realtime p50 / p99",
+            "Stario p50 / p99",
+            "realtime p99 / Stario p99",
+            "burst: events per stream (realtime / Stario)",
+            "RSS per stream",
+        ]
+        parts += [f"## realtime and Stario, one process each ({source}.md)", ""]
+        parts += [markdown_table(columns, rows), ""]
+    source, rows = workers()
+    if rows:
+        columns = [
+            "N",
+            "p99: 1 process / 2 workers",
+            "burst renders (summed)",
+            "LISTEN connections",
+            "RSS (workers summed)",
+            "streams per worker",
+        ]
+        parts += [f"## One process and two uvicorn workers ({source}.md)", ""]
+        parts += [markdown_table(columns, rows), ""]
+    if rows := notify():
+        columns = ["writers", "tx/s without notify", "tx/s with pg_notify", "ratio"]
+        parts += [
+            "## NOTIFY's write ceiling (notify_ceiling.md)",
+            "",
+            markdown_table(columns, rows),
+        ]
+        parts.append("")
+    summary = "\n".join(parts)
+    (RESULTS / "summary.md").write_text(summary)
+    print(summary)
     return text
 
 

@@ -2,9 +2,10 @@
 
 The scripts run as subprocesses (they start and kill their own servers) on a database of their own
 and write their results to a temporary directory. The Channels peer runs only with
-``BENCH_SMOKE_CHANNELS=1`` and the django-eventstream peer only with ``BENCH_SMOKE_EVENTSTREAM=1``
-(each creates its virtualenv, ``bench/.venv-channels`` or ``bench/.venv-eventstream``, on first
-use, which needs the network and minutes).
+``BENCH_SMOKE_CHANNELS=1``, the django-eventstream peer only with ``BENCH_SMOKE_EVENTSTREAM=1`` and
+the Stario peer only with ``BENCH_SMOKE_STARIO=1`` (each creates its virtualenv,
+``bench/.venv-channels``, ``bench/.venv-eventstream`` or ``bench/.venv-stario``, on first use,
+which needs the network and minutes; Stario also needs Python 3.12 or newer).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _environ() -> dict[str, str]:
 
 
 def test_fanout(tmp_path: Path) -> None:
-    peers = "realtime,realtime-default-gc,naive,naive-listen,floor"
+    peers = "realtime,realtime-default-gc,realtime-2workers,naive,naive-listen,floor"
     if os.environ.get("BENCH_SMOKE_CHANNELS") == "1":
         # Opt-in: needs bench/.venv-channels, and its per-consumer database connections can hit
         # max_connections on a PostgreSQL shared with other test runs.
@@ -51,6 +52,9 @@ def test_fanout(tmp_path: Path) -> None:
     if os.environ.get("BENCH_SMOKE_EVENTSTREAM") == "1":
         # Opt-in: needs bench/.venv-eventstream (created on first use).
         peers += ",eventstream"
+    if os.environ.get("BENCH_SMOKE_STARIO") == "1":
+        # Opt-in: needs bench/.venv-stario (created on first use, Python >= 3.12).
+        peers += ",stario"
     run_bench(
         tmp_path, "bench.fanout", "--n", "20", "--burst", "10", "--singles", "2", "--peers", peers
     )
@@ -68,6 +72,21 @@ def test_fanout(tmp_path: Path) -> None:
     naive = next(r for r in results if r["peer"] == "naive-listen")
     assert naive["pg_peak"].get("naive-listener") == 20
     assert naive["burst_renders"] == 20 * 10  # 20 streams, 10 commands
+    # Two uvicorn workers behind one port: a LISTEN connection each, the streams split between
+    # them, every notification reaching both, the counters summed over both.
+    two = next(r for r in results if r["peer"] == "realtime-2workers")
+    assert two["pg_peak"].get("realtime-listener") == 2
+    workers = two["stats"]["workers"]
+    assert len({w["pid"] for w in workers}) == 2
+    assert sum(w["open_streams"] for w in workers) == two["stats"]["open_streams"] == 20
+    assert two["burst_notifications"] == 2 * 10
+    assert 0 < two["burst_renders"] <= two["burst_notifications"]
+    if "stario" in peers:
+        # Stario: one read and render per command, handed to every stream by its Relay; the
+        # same bytes as realtime's stream for the same rows.
+        theirs = next(r for r in results if r["peer"] == "stario")
+        assert theirs["burst_renders"] == theirs["burst_notifications"] == 10
+        assert theirs["first_event_bytes"] == ours["first_event_bytes"]
     if "eventstream" in peers:
         # django-eventstream: one render and one send_event per command.
         theirs = next(r for r in results if r["peer"] == "eventstream")
@@ -130,3 +149,27 @@ def test_connect(tmp_path: Path) -> None:
     assert restart["back"] == restart["converged"] == 20, restart
     assert restart["stale"] == 0, restart
     assert (tmp_path / "connect.md").read_text().startswith("# Reconnect storms")
+
+
+def test_notify_ceiling(tmp_path: Path) -> None:
+    run_bench(
+        tmp_path,
+        "bench.notify_ceiling",
+        *("--clients", "1,2", "--seconds", "1", "--rounds", "1", "--burst", "200"),
+    )
+    raw = json.loads((tmp_path / "notify_ceiling.json").read_text())["raw"]
+    rates = raw["throughput"]
+    assert len(rates) == 4 * 2  # variants x writer counts
+    for r in rates:
+        assert r["tps"] > 0, r
+        assert r["failed"] == 0, r
+        if r["variant"] != "no notify":
+            # Every committed publishing transaction reached the listener.
+            assert r["received"] == r["transactions"], r
+    prompt, stuck = raw["bursts"]
+    assert not prompt["stuck_listener"]
+    assert stuck["stuck_listener"]
+    # The stuck session holds the queue until its transaction ends, then reads every one.
+    assert stuck["peak_usage"] > 0
+    assert stuck["stuck_delivered"] == stuck["transactions"] == 200
+    assert (tmp_path / "notify_ceiling.md").read_text().startswith("# NOTIFY")
