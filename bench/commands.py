@@ -16,35 +16,41 @@ from typing import Any
 
 from bench import loadgen
 from bench.common import ms, percentile, prepare_database, write_results
-from bench.peers import PEERS, realtime_server
+from bench.peers import PEERS, realtime_server, realtime_workers_server
 
 FULL_COUNT = 2000
 CONCURRENCY = (1, 16)
 
 
-#: (label, extra server environment, path posted to: None for the command)
-VARIANTS: tuple[tuple[str, dict[str, str], str | None], ...] = (
-    ("demo settings", {}, None),
-    ("synchronous_commit=off", {"BENCH_PG_OPTIONS": "-c synchronous_commit=off"}, None),
+CEILING = "ceiling: a Django view returning 204, no database"
+
+#: (label, extra server environment, path posted to: None for the command, worker processes)
+VARIANTS: tuple[tuple[str, dict[str, str], str | None, int], ...] = (
+    ("demo settings", {}, None, 1),
+    ("synchronous_commit=off", {"BENCH_PG_OPTIONS": "-c synchronous_commit=off"}, None, 1),
     # The peer for this target: what Django's ASGI handler costs before any command code runs.
-    ("ceiling: a Django view returning 204, no database", {}, "/bench/noop/"),
+    (CEILING, {}, "/bench/noop/", 1),
+    # Does throughput grow with processes? (uvicorn --workers 2 behind one port)
+    ("demo settings, 2 workers", {}, None, 2),
+    (f"{CEILING}, 2 workers", {}, "/bench/noop/", 2),
 )
 
 
 async def measure(count: int) -> list[dict[str, Any]]:
     results = []
-    for label, env, path in VARIANTS:
-        results += await _measure(count, label, env, path)
+    for label, env, path, workers in VARIANTS:
+        results += await _measure(count, label, env, path, workers)
     return results
 
 
 async def _measure(
-    count: int, label: str, env: dict[str, str], path: str | None
+    count: int, label: str, env: dict[str, str], path: str | None, workers: int = 1
 ) -> list[dict[str, Any]]:
     peer = PEERS["realtime"]
     command = path or peer.command
     results = []
-    with realtime_server(env) as server:
+    server_cm = realtime_workers_server(workers, env) if workers > 1 else realtime_server(env)
+    with server_cm as server:
         async with loadgen.commands_session() as session:
             await loadgen.post(session, server.url + peer.reset)
             for k in range(20):  # warm up
@@ -77,6 +83,7 @@ async def _measure(
                 results.append(
                     {
                         "variant": label,
+                        "workers": workers,
                         "concurrency": concurrency,
                         "count": count,
                         "statuses": statuses,
@@ -127,7 +134,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             )
         ],
         [
-            "One uvicorn process, the client in another process on the same 2-CPU machine.",
+            "One uvicorn process (two for the '2 workers' rows: uvicorn --workers 2 behind one port), the client in another process on the same 2-CPU machine.",
             "Each command validates a form, inserts a row and publishes inside the transaction (pg_notify).",
             "Targets: p50 <= 5 ms, >= 500 commands/s per process.",
             "The ceiling row posts to a Django view that returns 204 at once, through the same middleware (sessions, CSRF, auth, messages): Django's ASGI handler alone, the most any command could reach here.",

@@ -104,12 +104,15 @@ def floor_server(port: int | None = None) -> AbstractContextManager[Server]:
     return serve("floor", "bench.floor_app:app", port=port)
 
 
-def realtime_workers_server(workers: int = 2) -> AbstractContextManager[Server]:
+def realtime_workers_server(
+    workers: int = 2, env: dict[str, str] | None = None
+) -> AbstractContextManager[Server]:
     """This project under ``uvicorn --workers N``: N processes behind one port (bench.workers)."""
     return serve(
         f"realtime-{workers}workers",
         "bench.workers:application",
         settings="bench.settings",
+        env=env,
         workers=workers,
     )
 

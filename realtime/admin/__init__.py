@@ -165,6 +165,10 @@ class LiveModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             except BadVersion:
                 digest = ""
             stale = getattr(form, "realtime_stale", None)
+            if stale is not None:
+                # The refusal lists the changes and offers to overwrite the version it shows: from
+                # now on the live notice reports changes made after that version, not before it.
+                digest = stale.current_hash
         else:
             values = snapshot(obj, edited_fields(type(obj), form.fields))
             token, digest, stale = make_token(obj, values), version_hash(values), None

@@ -330,7 +330,9 @@ def test_a_stale_save_is_shown_live_refused_then_saved_on_purpose(
     print(f"Carol's save shown on the agent's form after {shown * 1000:.0f} ms")
     assert shown <= CHANGELIST_BOUND, f"{shown:.3f} s"
 
-    # The agent saves all the same: refused, with the difference, and nothing written.
+    # Carol opens the form again; the agent saves all the same: refused, with the difference,
+    # and nothing written.
+    carol = open_change_form(browsers, "carol", ticket)
     with agent.page.expect_navigation():
         agent.page.locator("input[name=_save]").click()
     expect(agent.page.locator(".errornote").first).to_be_visible()
@@ -342,6 +344,10 @@ def test_a_stale_save_is_shown_live_refused_then_saved_on_purpose(
     expect(stale.locator("tbody tr td")).to_have_text(["(empty)", "Refund issued."])
     expect(agent.page.locator("#id_agent_note")).to_have_value("Asked finance, waiting.")
     assert Ticket.objects.get(pk=ticket.pk).agent_note == "Refund issued.", "nothing was written"
+    # Once the refused form's stream has rendered (Carol shown), its live notice does not
+    # repeat the changes or call the offered overwrite refused: it is news after this version.
+    expect(editing_notice(agent)).to_contain_text("Carol is editing this too.", timeout=LIVE)
+    expect(agent.page.locator("#realtime-admin-editing .realtime-admin-changed")).to_have_count(0)
 
     # "Save mine anyway", ticked on purpose: written.
     agent.page.get_by_label("Save mine anyway").check()

@@ -200,6 +200,9 @@ def test_a_stale_save_is_refused_with_the_difference_then_overwritten_on_purpose
     seen = re.search(r'name="realtime_seen" value="([^"]+)"', page)
     assert seen
     assert 'name="realtime_overwrite"' in page
+    # The live notice now reports changes made after the version the refusal shows, so it does
+    # not tell the user that ticking "Save mine anyway" would be refused.
+    assert f"live/?v={seen.group(1)}" in page
 
     # Saving again without ticking the box is still refused.
     again = {**form_data(note, body="Ann's answer"), "realtime_version": token}
