@@ -30,6 +30,8 @@ VARIANTS: tuple[tuple[str, dict[str, str], str | None, int], ...] = (
     ("synchronous_commit=off", {"BENCH_PG_OPTIONS": "-c synchronous_commit=off"}, None, 1),
     # The peer for this target: what Django's ASGI handler costs before any command code runs.
     (CEILING, {}, "/bench/noop/", 1),
+    # What realtime.handler costs a command before its own work (validation included).
+    ("a command that writes nothing", {}, "/bench/noop-command/", 1),
     # Does throughput grow with processes? (uvicorn --workers 2 behind one port)
     ("demo settings, 2 workers", {}, None, 2),
     (f"{CEILING}, 2 workers", {}, "/bench/noop/", 2),

@@ -10,6 +10,7 @@ urlpatterns = [
     path("bench/stats/", views.stats),
     path("bench/reset/", views.reset),
     path("bench/noop/", views.noop),
+    path("bench/noop-command/", views.NoopCommand.as_view()),
     path("bench/naive/", views.NaiveGroupsStream.as_view()),
     path("bench/naive-listen/", views.NaiveListenStream.as_view()),
     path("bench/fat/", views.FatGroupsStream.as_view()),

@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import Any
 
 import psutil
+from django import forms
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group, Permission, User
@@ -18,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.csrf import csrf_exempt
 from psycopg import AsyncConnection, sql
 
+from realtime.commands import CommandView
 from realtime.conf import get_config
 from realtime.counters import counters
 from realtime.metrics import stats as realtime_stats
@@ -51,6 +53,17 @@ def stats(request: HttpRequest) -> JsonResponse:
 def noop(request: HttpRequest) -> HttpResponse:
     """The commands bench's ceiling: a POST through the full middleware stack, nothing else."""
     return HttpResponse(status=204)
+
+
+class NoopCommand(CommandView):
+    """A command that validates its input and writes nothing: what a command costs before its
+    own work (the commands bench's other ceiling, through realtime.handler)."""
+
+    class form_class(forms.Form):  # the attribute CommandView reads
+        name = forms.CharField(max_length=100, required=False)
+
+    def handle(self, form: forms.Form) -> None:
+        pass
 
 
 @csrf_exempt

@@ -85,6 +85,13 @@ class CommandView(View):
 
     tab: str | None = None
 
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
+        view = super().as_view(**initkwargs)
+        # realtime.handler answers a POST to this view in one call on a thread pool.
+        view.runs_command = True  # type: ignore[attr-defined]
+        return view
+
     def handle(self, form: forms.Form) -> None:
         """Do the command: write, then ``publish()``. Runs inside ``transaction.atomic()``."""
         raise NotImplementedError(f"{type(self).__name__} must define handle(self, form).")

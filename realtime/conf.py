@@ -91,6 +91,9 @@ class Config:
     #: A secret that lets a request read the Prometheus metrics (``Authorization: Bearer
     #: <token>``) without a staff session (see realtime.prometheus); None: staff only.
     METRICS_TOKEN: str | None = None
+    #: Threads that run commands under realtime.handler (each command's middleware and view in
+    #: one call); None: as many as the render pool, Python's default executor size.
+    COMMAND_THREADS: int | None = None
 
 
 _NUMBER_KEYS = {
@@ -124,6 +127,13 @@ def _validate(values: dict[str, Any]) -> None:
             raise ImproperlyConfigured(
                 f"REALTIME[{key!r}] must be a whole number of streams (0 for no cap)."
             )
+    threads = values["COMMAND_THREADS"]
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ImproperlyConfigured(
+            "REALTIME['COMMAND_THREADS'] must be None or a positive whole number of threads."
+        )
     if not 0 < values["PRESENCE_HEARTBEAT"] < values["PRESENCE_TTL"]:
         raise ImproperlyConfigured(
             "REALTIME['PRESENCE_TTL'] must be longer than REALTIME['PRESENCE_HEARTBEAT'] (> 0): "

@@ -1,4 +1,4 @@
-"""An ASGI handler that opens a stream in one hop to a shared thread pool, not fifteen.
+"""An ASGI handler that opens a stream, or runs a command, in one hop to a thread pool, not fifteen.
 
 Django's ASGI handler runs a request's synchronous parts one at a time from the event loop: the
 ``request_started`` receivers, each ``MiddlewareMixin`` middleware's ``process_request``,
@@ -15,7 +15,13 @@ render pool (:func:`realtime.rendering.pool`), as a WSGI server would run them: 
 in the same order (loaded a second time, in synchronous mode), the same view, its mixins and
 access checks, all in one thread, in a copy of the request's context. The response then streams
 from the event loop, which listens for the client going away; the stream's end (``close()``, with
-``request_finished``) runs on the pool too. Every other request is Django's, untouched.
+``request_finished``) runs on the pool too.
+
+A ``POST`` to a command view (``CommandView.as_view()`` and :func:`~realtime.command` set
+``runs_command = True``) is answered the same way, in one call on the command pool
+(:func:`command_pool`, apart from the render pool so a command waiting on a row lock never holds
+up renders): its 204 then goes out from the event loop. Every other request is Django's,
+untouched.
 
 What it is not: a way around any check. The choice is made from the URL before any middleware
 runs; a middleware that sets ``request.urlconf`` may make it wrong, which costs speed only (both
@@ -29,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import IO, Any
 from weakref import WeakKeyDictionary
@@ -45,6 +52,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase, ResponseHeaders, StreamingHttpResponse
 from django.urls import Resolver404, get_resolver, set_script_prefix
 
+from realtime.conf import get_config
 from realtime.rendering import pool, pool_size
 
 __all__ = ["ASGIHandler", "get_asgi_application"]
@@ -67,16 +75,50 @@ class ASGIHandler(django_asgi.ASGIHandler):
         # Made once: asgiref's wrappers cost more to make than to call.
         self._respond_on_pool = _on_pool(self._respond)
         self._close_on_pool = _on_pool(_close)
+        self._command_on_pool = sync_to_async(
+            self._respond, thread_sensitive=False, executor=command_pool()
+        )
+        self._close_on_commands = sync_to_async(
+            _close, thread_sensitive=False, executor=command_pool()
+        )
         #: Per event loop, how many streams may be opening at once (see _handle_stream).
         self._opening: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             WeakKeyDictionary()
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and _opens_stream(scope):
-            await self._handle_stream(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+        if scope["type"] == "http" and scope["method"] in ("GET", "POST"):
+            kind = _view_kind(scope)
+            if kind == STREAM and scope["method"] == "GET":
+                await self._handle_stream(scope, receive, send)
+                return
+            if kind == COMMAND and scope["method"] == "POST":
+                await self._handle_command(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _handle_command(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a command in one call on the command pool, then send its (complete) response."""
+        try:
+            body_file = await self._read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            set_script_prefix(django_asgi.get_script_prefix(scope))
+            request, error = self.create_request(scope, body_file)
+            response: HttpResponseBase
+            if request is None:
+                assert error is not None
+                response = error
+            else:
+                response = await self._command_on_pool(request, scope)
+                response._handler_class = type(self)  # type: ignore[attr-defined]
+            try:
+                await self.send_response(response, send)
+            finally:
+                await self._close_on_commands(response)
+        finally:
+            body_file.close()
 
     async def _handle_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Open the stream in one call on the pool, then send it until it ends or the client goes
@@ -226,22 +268,46 @@ def _close(response: HttpResponseBase) -> None:
     response.close()
 
 
-def _opens_stream(scope: Mapping[str, Any]) -> bool:
-    """Whether ``scope``'s path resolves to a stream view (in the root URLconf)."""
+STREAM, COMMAND = "stream", "command"
+
+
+def _view_kind(scope: Mapping[str, Any]) -> str | None:
+    """:data:`STREAM` or :data:`COMMAND` when ``scope``'s path resolves to a stream or a command
+    view (in the root URLconf), else None."""
     path: str = scope["path"]
     script_name = django_asgi.get_script_prefix(scope).rstrip("/")
     if script_name and (path.startswith(script_name + "/") or path == script_name):
         path = path[len(script_name) :]  # path_info, as ASGIRequest has it
-    return _is_stream_path(settings.ROOT_URLCONF, path)
+    return _path_kind(settings.ROOT_URLCONF, path)
 
 
 @lru_cache(maxsize=1024)
-def _is_stream_path(urlconf: str, path_info: str) -> bool:
+def _path_kind(urlconf: str, path_info: str) -> str | None:
     try:
         match = get_resolver(urlconf).resolve(path_info)
     except Resolver404:
-        return False
-    return bool(getattr(match.func, "opens_stream", False))
+        return None
+    if getattr(match.func, "opens_stream", False):
+        return STREAM
+    if getattr(match.func, "runs_command", False):
+        return COMMAND
+    return None
+
+
+_command_executor: ThreadPoolExecutor | None = None
+
+
+def command_pool() -> ThreadPoolExecutor:
+    """The threads commands run on (created on first use): ``REALTIME["COMMAND_THREADS"]``, or as
+    many as the render pool. Apart from the render pool, so commands waiting on row locks or
+    slow services never hold up renders and stream opens."""
+    global _command_executor
+    if _command_executor is None:
+        _command_executor = ThreadPoolExecutor(
+            max_workers=get_config().COMMAND_THREADS or pool_size(),
+            thread_name_prefix="realtime-command",
+        )
+    return _command_executor
 
 
 def get_asgi_application() -> ASGIHandler:

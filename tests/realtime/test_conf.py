@@ -96,6 +96,9 @@ def test_every_key_is_documented_in_the_reference() -> None:
         ({"LISTEN_DATABASE": 1}, "REALTIME['LISTEN_DATABASE'] must be None or a database alias"),
         ({"METRICS_TOKEN": "short"}, "REALTIME['METRICS_TOKEN'] must be None or a secret"),
         ({"METRICS_TOKEN": 1234567890123456789}, "REALTIME['METRICS_TOKEN']"),
+        ({"COMMAND_THREADS": 0}, "REALTIME['COMMAND_THREADS'] must be None or a positive"),
+        ({"COMMAND_THREADS": True}, "REALTIME['COMMAND_THREADS'] must be None or a positive"),
+        ({"COMMAND_THREADS": "8"}, "REALTIME['COMMAND_THREADS'] must be None or a positive"),
     ],
 )
 def test_invalid_settings_name_the_key(realtime: dict[str, Any], message: str) -> None:

@@ -1,4 +1,5 @@
-"""realtime.handler: a stream opens in one call on the render pool, with every check it had."""
+"""realtime.handler: a stream opens in one call on the render pool, and a command runs in one call
+on the command pool, with every check they had."""
 
 from __future__ import annotations
 
@@ -16,13 +17,21 @@ from django.core.signals import request_started
 from django.test import Client
 
 from realtime import handler, stats
-from realtime.handler import ASGIHandler, _is_stream_path, _opens_stream, get_asgi_application
+from realtime.handler import (
+    COMMAND,
+    STREAM,
+    ASGIHandler,
+    _path_kind,
+    _view_kind,
+    get_asgi_application,
+)
 from realtime.testing import LiveServer, open_stream, post_command
 from tests.helpers import wait_for
 from tests.realtime.helpers import GROUPS, PRIVATE, add_group, shows
-from tests.realtime.urls import SlowStream, ThreadStream
+from tests.realtime.urls import SlowStream, ThreadCommand, ThreadStream
 
 THREAD = "/hooks/thread/"
+THREAD_COMMAND = "/hooks/thread-command/"
 DENIED = "/hooks/denied/"
 
 
@@ -118,8 +127,48 @@ def test_a_stream_get_with_a_body_still_streams(server: LiveServer) -> None:
         connection.close()
 
 
+@pytest.fixture
+def command_threads() -> list[str]:
+    ThreadCommand.threads.clear()
+    return ThreadCommand.threads
+
+
+def test_a_command_runs_in_one_call_on_the_command_pool(
+    server: LiveServer, started_on: list[str], command_threads: list[str]
+) -> None:
+    response = post_command(server.url + THREAD_COMMAND, {})
+    assert response.status == 204, response.body
+    # The view ran on a command thread, after request_started on that same thread.
+    [view_thread] = command_threads
+    assert view_thread.startswith("realtime-command")
+    assert view_thread in started_on
+    # The middleware ran around it (SecurityMiddleware.process_response).
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_command_keeps_its_checks_and_its_errors(
+    server: LiveServer, command_threads: list[str]
+) -> None:
+    # CsrfViewMiddleware refuses it before the view runs; a GET is the view's 405 (Django's path).
+    assert post_command(server.url + THREAD_COMMAND, {}, csrf=False).status == 403
+    assert get(server, THREAD_COMMAND)[0] == 405
+    assert command_threads == []
+    # A bug in the command: Django's 500 page, and the next command is answered as before.
+    assert post_command(server.url + THREAD_COMMAND, {"fail": True}).status == 500
+    assert post_command(server.url + THREAD_COMMAND, {}).status == 204
+    assert len(command_threads) == 2
+
+
+def test_djangos_own_handler_runs_commands_on_a_thread_per_request(
+    transactional_db: None, command_threads: list[str]
+) -> None:
+    with LiveServer(django_application()) as live:
+        assert post_command(live.url + THREAD_COMMAND, {}).status == 204
+    [view_thread] = command_threads
+    assert not view_thread.startswith("realtime-command")
+
+
 def test_other_requests_are_djangos(server: LiveServer) -> None:
-    assert post_command(server.url + "/test/groups/add/", {"name": "gamma"}).status == 204
     assert get(server, "/nowhere/")[0] == 404
     with open_stream(server.url + "/test/ticks/") as ticks:  # an async view: not a StreamView
         assert ticks.next_event(timeout=5).event == "tick"
@@ -147,16 +196,17 @@ def test_a_burst_of_opens_waits_at_the_gate(
     assert SlowStream.most == 2
 
 
-def test_which_paths_open_streams() -> None:
+def test_which_paths_open_streams_or_run_commands() -> None:
     urlconf = settings.ROOT_URLCONF
-    assert _is_stream_path(urlconf, GROUPS)
-    assert _is_stream_path(urlconf, "/hooks/group/3/")
-    assert not _is_stream_path(urlconf, "/test/ticks/")
-    assert not _is_stream_path(urlconf, "/test/groups/add/")
-    assert not _is_stream_path(urlconf, "/nowhere/")
+    assert _path_kind(urlconf, GROUPS) == STREAM
+    assert _path_kind(urlconf, "/hooks/group/3/") == STREAM
+    assert _path_kind(urlconf, "/test/groups/add/") == COMMAND  # CommandView
+    assert _path_kind(urlconf, "/test/groups/add-private/") == COMMAND  # @command
+    assert _path_kind(urlconf, "/test/ticks/") is None
+    assert _path_kind(urlconf, "/nowhere/") is None
     # Under a script prefix (a root_path), the path is matched without it.
-    assert _opens_stream({"path": "/app" + GROUPS, "root_path": "/app"})
-    assert not _opens_stream({"path": "/app/nowhere/", "root_path": "/app"})
+    assert _view_kind({"path": "/app" + GROUPS, "root_path": "/app"}) == STREAM
+    assert _view_kind({"path": "/app/nowhere/", "root_path": "/app"}) is None
 
 
 def test_get_asgi_application_is_realtimes_handler() -> None:

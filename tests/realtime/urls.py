@@ -8,12 +8,13 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.mixins import PermissionRequiredMixin, UserPassesTestMixin
 from django.contrib.auth.models import Group
 from django.urls import path
 
-from realtime import StreamView
+from realtime import CommandView, StreamView
 from realtime.prometheus import metrics_view
 from tests.realtime import views
 from tests.realtime.views import GroupsStream
@@ -55,6 +56,20 @@ class ThreadStream(GroupsStream):
     def has_permission(self) -> bool:
         ThreadStream.threads.append(threading.current_thread().name)
         return True
+
+
+class ThreadCommand(CommandView):
+    """Records the thread it runs on, and fails when asked to (realtime.handler's tests)."""
+
+    threads: list[str] = []
+
+    class form_class(forms.Form):  # the attribute CommandView reads
+        fail = forms.BooleanField(required=False)
+
+    def handle(self, form: forms.Form) -> None:
+        ThreadCommand.threads.append(threading.current_thread().name)
+        if form.cleaned_data["fail"]:
+            raise RuntimeError("a bug in a command")
 
 
 class SlowStream(GroupsStream):
@@ -128,6 +143,7 @@ urlpatterns = [
     path("hooks/unshared/", UnsharedStream.as_view()),
     path("hooks/thread/", ThreadStream.as_view()),
     path("hooks/slow/", SlowStream.as_view()),
+    path("hooks/thread-command/", ThreadCommand.as_view()),
     *test_urlpatterns,
     path("admin/", admin.site.urls),
     path("metrics", metrics_view),
