@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from realtime.counters import counters
-from realtime.sending import send_pieces
+from realtime.sending import _stall_watch, send_pieces
 from realtime.stream_loop import Piece
 
 
@@ -42,3 +43,49 @@ async def test_no_stall_timeout_no_timer() -> None:
 
     chunks = [c async for c in send_pieces(pieces(), encoder=None, stall_timeout=0)]
     assert chunks == [b"one", b"two"]
+
+
+async def test_the_streams_of_a_loop_share_one_stall_timer() -> None:
+    """Sends that do not block arm no timer each; a stalled stream ends, a reading one goes on."""
+    loop = asyncio.get_running_loop()
+    watch = _stall_watch(loop)
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def counting_call_at(when: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        armed.append(when)
+        return call_at(when, *args, **kwargs)
+
+    async def pieces() -> AsyncIterator[Piece]:
+        while True:
+            yield b"data: x\n\n", False
+
+    async def reader(events: int) -> int:
+        body = send_pieces(pieces(), encoder=None, stall_timeout=0.1, scope=None)
+        read = 0
+        async for _ in body:
+            read += 1
+            if read == events:
+                await body.aclose()
+        return read
+
+    async def staller() -> None:
+        body = send_pieces(pieces(), encoder=None, stall_timeout=0.1, scope=None)
+        await body.__anext__()
+        await asyncio.sleep(5)  # stops reading
+
+    loop.call_at = counting_call_at  # type: ignore[method-assign]
+    try:
+        assert await asyncio.gather(*(reader(100) for _ in range(100))) == [100] * 100
+        assert len(armed) <= 1, "10,000 sends armed one timer at most"
+        assert watch.sending == {}, "no send left in progress"
+
+        before = counters.stalled_disconnects
+        stalling = asyncio.create_task(staller())
+        assert await reader(1000) == 1000  # another stream goes on meanwhile
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(stalling, 2)
+        assert counters.stalled_disconnects == before + 1
+        assert watch.sending == {}
+    finally:
+        loop.call_at = call_at  # type: ignore[method-assign]
