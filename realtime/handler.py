@@ -105,14 +105,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             return
         try:
             set_script_prefix(django_asgi.get_script_prefix(scope))
-            request, error = self.create_request(scope, body_file)
-            response: HttpResponseBase
-            if request is None:
-                assert error is not None
-                response = error
-            else:
-                response = await self._command_on_pool(request, scope)
-                response._handler_class = type(self)  # type: ignore[attr-defined]
+            response = await self._respond_with(self._command_on_pool, scope, body_file)
             try:
                 await self.send_response(response, send)
             finally:
@@ -138,14 +131,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             # made, rather than thousands of requests waiting for the pool at once: the pool
             # is kept busy, and far less memory is held while they wait.
             async with self._gate():
-                request, error = self.create_request(scope, body_file)
-                response: HttpResponseBase
-                if request is None:
-                    assert error is not None
-                    response = error
-                else:
-                    response = await self._respond_on_pool(request, scope)
-                    response._handler_class = type(self)  # type: ignore[attr-defined]
+                response = await self._respond_with(self._respond_on_pool, scope, body_file)
             try:
                 if not (isinstance(response, StreamingHttpResponse) and response.is_async):
                     await self.send_response(response, send)
@@ -193,6 +179,22 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 await self._close_on_pool(response)
         finally:
             body_file.close()
+
+    async def _respond_with(
+        self,
+        respond: Callable[[HttpRequest, Scope], Awaitable[HttpResponseBase]],
+        scope: Scope,
+        body_file: IO[bytes],
+    ) -> HttpResponseBase:
+        """The request's response from ``respond`` (one call on a pool), or Django's answer to a
+        request it cannot read."""
+        request, error = self.create_request(scope, body_file)
+        if request is None:
+            assert error is not None
+            return error
+        response = await respond(request, scope)
+        response._handler_class = type(self)  # type: ignore[attr-defined]
+        return response
 
     async def _read_body(self, receive: Receive) -> IO[bytes]:
         """The request's body: an empty buffer when there is none (a stream's ``GET``), else
