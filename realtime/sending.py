@@ -36,39 +36,51 @@ _Sending = tuple[float, asyncio.Task[Any], AsyncIterator[Any], Any, list[bool], 
 
 class _StallWatch:
     """The sends of one event loop that are in progress, each with the loop time at which it
-    counts as stalled, and one timer that ends the stalled ones.
+    counts as stalled, and a loop timer that ends the stalled ones.
 
     A send that does not block (the usual case: the server copies the chunk to its buffer) is
-    added and removed without the timer firing; the timer is armed for the earliest deadline
-    while any send is in progress, and re-armed after each check for the next one.
+    added and removed before any check runs. A check is armed for the earliest deadline while
+    sends are in progress; with one ``stall_timeout`` for every stream the deadlines only grow, so
+    one check is pending at a time. The watch holds no reference to its loop or to a timer (one
+    holds its loop): it is the value of a weak mapping keyed by that loop.
     """
 
-    __slots__ = ("loop", "sending", "timer")
+    __slots__ = ("due", "sending")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
         self.sending: dict[AsyncIterator[Any], _Sending] = {}
-        self.timer: asyncio.TimerHandle | None = None
+        #: When the earliest pending check runs (None: no check pending).
+        self.due: float | None = None
 
-    def begin(self, key: AsyncIterator[Any], sending: _Sending) -> None:
+    def begin(
+        self, loop: asyncio.AbstractEventLoop, key: AsyncIterator[Any], sending: _Sending
+    ) -> None:
         self.sending[key] = sending
-        if self.timer is None or sending[0] < self.timer.when():
-            if self.timer is not None:
-                self.timer.cancel()
-            self.timer = self.loop.call_at(sending[0], self._check)
+        if self.due is None or sending[0] < self.due:
+            self._arm(loop, sending[0])
 
     def end(self, key: AsyncIterator[Any]) -> None:
         self.sending.pop(key, None)
 
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        self.due = when
+        loop.call_at(when, self._check)
+
     def _check(self) -> None:
-        self.timer = None
-        now = self.loop.time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         stalled = [key for key, sending in self.sending.items() if sending[0] <= now]
         for key in stalled:
             _deadline, task, pieces, scope, flag, view = self.sending.pop(key)
             _disconnect_stalled(task, pieces, scope, flag, view)
-        if self.sending:
-            self.timer = self.loop.call_at(min(s[0] for s in self.sending.values()), self._check)
+        pending = self.due is not None and self.due > now  # another check is armed for later
+        if not self.sending:
+            if not pending:
+                self.due = None
+            return
+        deadline = min(sending[0] for sending in self.sending.values())
+        if not pending or deadline < (self.due or 0.0):
+            self._arm(loop, deadline)
 
 
 _watches: WeakKeyDictionary[asyncio.AbstractEventLoop, _StallWatch] = WeakKeyDictionary()
@@ -77,7 +89,7 @@ _watches: WeakKeyDictionary[asyncio.AbstractEventLoop, _StallWatch] = WeakKeyDic
 def _stall_watch(loop: asyncio.AbstractEventLoop) -> _StallWatch:
     watch = _watches.get(loop)
     if watch is None:
-        watch = _watches[loop] = _StallWatch(loop)
+        watch = _watches[loop] = _StallWatch()
     return watch
 
 
@@ -112,7 +124,7 @@ async def send_pieces(
             if watch is not None:
                 assert task is not None
                 deadline = loop.time() + stall_timeout
-                watch.begin(pieces, (deadline, task, pieces, scope, stalled, view))
+                watch.begin(loop, pieces, (deadline, task, pieces, scope, stalled, view))
             try:
                 yield chunk
             finally:

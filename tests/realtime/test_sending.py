@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -89,3 +91,22 @@ async def test_the_streams_of_a_loop_share_one_stall_timer() -> None:
         assert watch.sending == {}
     finally:
         loop.call_at = call_at  # type: ignore[method-assign]
+
+
+def test_a_closed_loop_is_not_kept_alive_by_its_stall_watch() -> None:
+    async def pieces() -> AsyncIterator[Piece]:
+        while True:
+            yield b"data: x\n\n", False
+
+    async def one_send() -> None:
+        body = send_pieces(pieces(), encoder=None, stall_timeout=30, scope=None)
+        await body.__anext__()
+        await body.aclose()
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(one_send())  # leaves a check armed 30 s ahead
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None
