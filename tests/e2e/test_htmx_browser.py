@@ -36,6 +36,11 @@ def serve_static(route: Any) -> None:
 def open_tasks(browsers: Browsers, flavour: str) -> Tab:
     context = browsers.context()
     context.route(f"{browsers.server.url}/static/**", serve_static)
+    # Counts the stream's events (htmx's events bubble up to the window).
+    context.add_init_script(
+        "addEventListener('htmx:sseMessage', () => {"
+        " window.sseMessages = (window.sseMessages || 0) + 1; });"
+    )
     tab = browsers.tab(None, context)
     path = "/tasks/htmx/" if flavour == "htmx" else "/tasks/"
     tab.page.goto(browsers.server.url + path)
@@ -43,7 +48,11 @@ def open_tasks(browsers: Browsers, flavour: str) -> Tab:
 
 
 def wait_for_htmx_stream(tab: Tab) -> None:
-    """Until htmx and its SSE extension are loaded and the EventSource is open."""
+    """Until htmx and its SSE extension are loaded and the stream has sent its first event.
+
+    Not merely until the EventSource is open: its headers arrive before the stream has
+    subscribed, and a command's error notice published in between reaches no stream (the
+    first event, the full state, is rendered after subscribing)."""
     tab.page.wait_for_function(
         "() => window.htmx && htmx.version.startsWith('2.') && htmx.createEventSource",
         timeout=TIMEOUT,
@@ -56,6 +65,7 @@ def wait_for_htmx_stream(tab: Tab) -> None:
         }""",
         timeout=TIMEOUT,
     )
+    tab.page.wait_for_function("() => window.sseMessages > 0", timeout=TIMEOUT)
 
 
 def task_titles(tab: Tab) -> list[str]:
