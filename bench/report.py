@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bench.commands import CEILING
 from bench.common import RESULTS, markdown_table, percentile
 
 
@@ -142,17 +143,7 @@ def command_ratio_targets(raw: list[dict[str, Any]]) -> list[list[str]]:
     """Commands against Django's own 204 ceiling (one at a time), and 1 against 2 workers."""
     by = {(r["variant"], r["concurrency"]): r for r in raw}
     rows: list[list[str]] = []
-    ours, ceiling = (
-        by.get(("demo settings", 1)),
-        next(
-            (
-                r
-                for (v, c), r in by.items()
-                if v.startswith("ceiling") and c == 1 and "workers" not in v
-            ),
-            None,
-        ),
-    )
+    ours, ceiling = by.get(("demo settings", 1)), by.get((CEILING, 1))
     if ours and ceiling:
         ratio = ours["p50"] / ceiling["p50"]
         rows.append(

@@ -75,12 +75,8 @@ class ASGIHandler(django_asgi.ASGIHandler):
         # Made once: asgiref's wrappers cost more to make than to call.
         self._respond_on_pool = _on_pool(self._respond)
         self._close_on_pool = _on_pool(_close)
-        self._command_on_pool = sync_to_async(
-            self._respond, thread_sensitive=False, executor=command_pool()
-        )
-        self._close_on_commands = sync_to_async(
-            _close, thread_sensitive=False, executor=command_pool()
-        )
+        self._command_on_pool = _on_pool(self._respond, command_pool())
+        self._close_on_commands = _on_pool(_close, command_pool())
         #: Per event loop, how many streams may be opening at once (see _handle_stream).
         self._opening: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             WeakKeyDictionary()
@@ -99,12 +95,10 @@ class ASGIHandler(django_asgi.ASGIHandler):
 
     async def _handle_command(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a command in one call on the command pool, then send its (complete) response."""
-        try:
-            body_file = await self._read_body(receive)
-        except RequestAborted:
+        body_file = await self._read_body(scope, receive)
+        if body_file is None:
             return
         try:
-            set_script_prefix(django_asgi.get_script_prefix(scope))
             response = await self._respond_with(self._command_on_pool, scope, body_file)
             try:
                 await self.send_response(response, send)
@@ -121,12 +115,10 @@ class ASGIHandler(django_asgi.ASGIHandler):
         open stream: one task listens (and cancels this one when the client leaves), the headers
         are not kept once sent, the content is iterated once.
         """
-        try:
-            body_file = await self._read_body(receive)
-        except RequestAborted:
+        body_file = await self._read_body(scope, receive)
+        if body_file is None:
             return
         try:
-            set_script_prefix(django_asgi.get_script_prefix(scope))
             # A burst of opens (every tab after a restart) waits here, before its request is
             # made, rather than thousands of requests waiting for the pool at once: the pool
             # is kept busy, and far less memory is held while they wait.
@@ -196,20 +188,29 @@ class ASGIHandler(django_asgi.ASGIHandler):
         response._handler_class = type(self)  # type: ignore[attr-defined]
         return response
 
-    async def _read_body(self, receive: Receive) -> IO[bytes]:
-        """The request's body: an empty buffer when there is none (a stream's ``GET``), else
-        Django's spool (which each open stream would otherwise keep, empty, for its life)."""
+    async def _read_body(self, scope: Scope, receive: Receive) -> IO[bytes] | None:
+        """The request's body, or None when the client left before sending it all; the script
+        prefix is set for the request, as Django's handler does once the body is read.
+
+        The body is an empty buffer when there is none (a stream's ``GET``), else Django's spool
+        (which each open stream would otherwise keep, empty, for its life)."""
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise RequestAborted
+            return None
         if not message.get("body") and not message.get("more_body"):
-            return io.BytesIO()
-        pending = [message]
+            body_file: IO[bytes] = io.BytesIO()
+        else:
+            pending = [message]
 
-        async def replayed() -> Mapping[str, Any]:
-            return pending.pop() if pending else await receive()
+            async def replayed() -> Mapping[str, Any]:
+                return pending.pop() if pending else await receive()
 
-        return await self.read_body(replayed)
+            try:
+                body_file = await self.read_body(replayed)
+            except RequestAborted:
+                return None
+        set_script_prefix(django_asgi.get_script_prefix(scope))
+        return body_file
 
     def _gate(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -260,10 +261,12 @@ def _headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def _on_pool(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    """``fn`` run on the render pool, in (and updating) the caller's context, as asgiref's
-    ``sync_to_async`` runs a function."""
-    return sync_to_async(fn, thread_sensitive=False, executor=pool())
+def _on_pool(
+    fn: Callable[..., Any], executor: ThreadPoolExecutor | None = None
+) -> Callable[..., Awaitable[Any]]:
+    """``fn`` run on ``executor`` (the render pool by default), in (and updating) the caller's
+    context, as asgiref's ``sync_to_async`` runs a function."""
+    return sync_to_async(fn, thread_sensitive=False, executor=executor or pool())
 
 
 def _close(response: HttpResponseBase) -> None:

@@ -69,18 +69,16 @@ class _StallWatch:
     def _check(self) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
+        if self.due is not None and self.due <= now:
+            self.due = None  # this is (or comes after) the check armed for ``due``
         stalled = [key for key, sending in self.sending.items() if sending[0] <= now]
         for key in stalled:
             _deadline, task, pieces, scope, flag, view = self.sending.pop(key)
             _disconnect_stalled(task, pieces, scope, flag, view)
-        pending = self.due is not None and self.due > now  # another check is armed for later
-        if not self.sending:
-            if not pending:
-                self.due = None
-            return
-        deadline = min(sending[0] for sending in self.sending.values())
-        if not pending or deadline < (self.due or 0.0):
-            self._arm(loop, deadline)
+        if self.sending:
+            deadline = min(sending[0] for sending in self.sending.values())
+            if self.due is None or deadline < self.due:
+                self._arm(loop, deadline)
 
 
 _watches: WeakKeyDictionary[asyncio.AbstractEventLoop, _StallWatch] = WeakKeyDictionary()
