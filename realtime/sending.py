@@ -64,11 +64,14 @@ class _StallWatch:
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         self.due = when
-        loop.call_at(when, self._check)
+        loop.call_at(when, self._check, when)
 
-    def _check(self) -> None:
+    def _check(self, armed_for: float) -> None:
         loop = asyncio.get_running_loop()
-        now = loop.time()
+        # asyncio runs a timer up to its clock's resolution early. Read as "now" that timer's
+        # own time: else a send due then is neither ended nor checked again, and with ``due``
+        # left in the past no later send arms a check (the watch of the loop was dead).
+        now = max(loop.time(), armed_for)
         if self.due is not None and self.due <= now:
             self.due = None  # this is (or comes after) the check armed for ``due``
         stalled = [key for key, sending in self.sending.items() if sending[0] <= now]

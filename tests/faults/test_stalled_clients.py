@@ -62,7 +62,14 @@ def test_stalled_clients_are_disconnected_for_real(
             )
             stalled.append(client)
         ports = {client.getsockname()[1] for client in stalled}
-        time.sleep(0.5)
+        # Each stream subscribes before its first render: once a client has bytes waiting (not
+        # read, only peeked at), its stream will be woken by the changes below. On a busy
+        # machine a fixed pause was not always enough: a stream that opened after the last
+        # change had one render to send, never blocked, and was never found stalled.
+        deadline = time.monotonic() + 30
+        for client in stalled:
+            client.settimeout(max(0.1, deadline - time.monotonic()))
+            assert client.recv(1, socket.MSG_PEEK), "the stream ended before its first render"
         for i in range(12):  # more renders than the buffers hold
             add(server.url, f"change {i}")
         assert server_sockets_to(server, ports) == STALLED

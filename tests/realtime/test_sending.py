@@ -110,3 +110,34 @@ def test_a_closed_loop_is_not_kept_alive_by_its_stall_watch() -> None:
     del loop
     gc.collect()
     assert gone() is None
+
+
+async def test_a_check_run_early_still_ends_the_stalled_stream() -> None:
+    """asyncio may run a timer up to its clock's resolution before its time: the check must
+    still end a send due then, and the watch must go on checking later sends."""
+    loop = asyncio.get_running_loop()
+    call_at = loop.call_at
+
+    def early_call_at(when: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        # Early by far more than a clock's resolution, so the loop's own rounding of its
+        # wait (up, to a millisecond) cannot hide it.
+        return call_at(when - 0.01, *args, **kwargs)
+
+    async def pieces() -> AsyncIterator[Piece]:
+        while True:
+            yield b"data: x\n\n", False
+
+    async def staller() -> None:
+        body = send_pieces(pieces(), encoder=None, stall_timeout=0.05, scope=None)
+        await body.__anext__()
+        await asyncio.sleep(5)  # stops reading
+
+    loop.call_at = early_call_at  # type: ignore[method-assign]
+    try:
+        before = counters.stalled_disconnects
+        for _ in range(2):  # the first, then one after it: the watch is still alive
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.create_task(staller()), 2)
+        assert counters.stalled_disconnects == before + 2
+    finally:
+        loop.call_at = call_at  # type: ignore[method-assign]
