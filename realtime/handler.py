@@ -146,15 +146,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     # Sent: a stream keeps its response for hours, and needs them no more.
                     response.headers = ResponseHeaders({})
                     content: AsyncIterator[bytes] = response.streaming_content  # type: ignore[assignment]
-                    try:
-                        async for part in content:
-                            for chunk, _ in self.chunk_bytes(part):
-                                await send(
-                                    {"type": "http.response.body", "body": chunk, "more_body": True}
-                                )
-                    finally:
-                        await content.aclose()  # type: ignore[attr-defined]
-                    await send({"type": "http.response.body"})
+                    await _send_content(content, send)
                 except asyncio.CancelledError:
                     if not watch.left or task.uncancel():
                         raise
@@ -228,6 +220,25 @@ class ASGIHandler(django_asgi.ASGIHandler):
             # The request goes on without this thread, which serves others next.
             close_old_connections()
         return response
+
+
+async def _send_content(content: AsyncIterator[bytes], send: Send) -> None:
+    """Send a streaming response's body, as Django's ``send_response`` does, then end it.
+
+    Django cuts every part into chunks with a generator of its own; a stream's parts are events,
+    far smaller than a chunk, so that generator (one per event, for each open stream) is made
+    only for a larger part."""
+    chunk_size = ASGIHandler.chunk_size
+    try:
+        async for part in content:
+            if len(part) <= chunk_size:
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+                continue
+            for chunk, _ in ASGIHandler.chunk_bytes(part):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    finally:
+        await content.aclose()  # type: ignore[attr-defined]
+    await send({"type": "http.response.body"})
 
 
 class _ClientWatch:

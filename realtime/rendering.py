@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -111,6 +111,8 @@ class SharedRenders:
     holders: dict[Hashable, int] = field(default_factory=dict)
     #: Per key, subscriptions changed while a render older than the change was running.
     pending: dict[Hashable, _Pending] = field(default_factory=dict)
+    #: Per key, its streams' ``on_change`` hook (see :meth:`hook`).
+    hooks: dict[Hashable, RenderAhead] = field(default_factory=dict)
 
     def hold(self, key: Hashable) -> None:
         """A stream with this key opened: keep its renders while it lives."""
@@ -123,6 +125,7 @@ class SharedRenders:
             self.holders.pop(key, None)
             self.entries.pop(key, None)
             self.pending.pop(key, None)
+            self.hooks.pop(key, None)
         else:
             self.holders[key] = left
 
@@ -144,33 +147,49 @@ class SharedRenders:
             return await self._run(fn, view)
         entry = self.entries.get(key)
         if entry is not None and entry.version >= version and not _failed(entry.task):
-            if entry.unclaimed:
-                entry.unclaimed = 0
-            else:
-                counters.renders_shared += 1
-                if view is not None:
-                    view.renders_shared += 1
-            if entry.task.done():  # the usual case after render_ahead: no suspension at all
+            self._claim(entry, view)
+            if entry.task.done():
                 return entry.task.result()
             return await asyncio.shield(entry.task)
         return await asyncio.shield(self._start(key, current, fn, view).task)
+
+    def ready(self, key: Hashable, version: int, view: ViewCounters | None = None) -> bytes | None:
+        """The bytes of a finished render of ``key`` started at ``version`` or later, or ``None``
+        (then :meth:`render`). The usual case after :meth:`render_ahead`, taken without the cost
+        of a coroutine, for each of thousands of streams."""
+        entry = self.entries.get(key)
+        if entry is None or entry.version < version or not entry.task.done() or _failed(entry.task):
+            return None
+        self._claim(entry, view)
+        return entry.task.result()
+
+    @staticmethod
+    def _claim(entry: _Entry, view: ViewCounters | None) -> None:
+        """A stream takes ``entry``'s bytes: the render's first taker, or one more sharing it."""
+        if entry.unclaimed:
+            entry.unclaimed = 0
+        else:
+            counters.renders_shared += 1
+            if view is not None:
+                view.renders_shared += 1
 
     def render_ahead(
         self,
         key: Hashable,
         fn: Callable[[], bytes],
-        subscription: Subscription,
+        subscriptions: Iterable[Subscription],
         version: int,
         *,
         view: ViewCounters | None = None,
     ) -> None:
-        """Wake ``subscription`` (changed at hub ``version``) once a fresh render of ``key`` is done.
+        """Wake ``subscriptions`` (changed at hub ``version``) once a fresh render of ``key`` is
+        done.
 
-        Installed as the subscriptions' ``on_change`` hook: the hub calls it instead of waking the
-        stream, so one notification to N streams starts the key's render at once and wakes each
-        stream a single time, with the bytes ready, instead of waking N streams to wait for it.
-        A change that arrives while an older render runs waits for it to end, then one new render
-        covers every such change (coalescing).
+        What the streams' ``on_change`` hook (:meth:`hook`) calls: the hub calls it instead of
+        waking the streams, so one notification to N streams starts the key's render at once and
+        wakes each stream a single time, with the bytes ready, instead of waking N streams to
+        wait for it. A change that arrives while an older render runs waits for it to end, then
+        one new render covers every such change (coalescing).
         """
         entry = self.entries.get(key)
         if entry is None or _failed(entry.task) or (entry.task.done() and entry.version < version):
@@ -179,12 +198,24 @@ class SharedRenders:
         elif entry.version < version:  # an older render is running: render again after it
             pending = self.pending.setdefault(key, _Pending(version, fn, view))
             pending.version = max(pending.version, version)
-            pending.waiters.add(subscription)
+            pending.waiters.update(subscriptions)
             return
         if entry.task.done():
-            subscription.mark_changed(entry.version)
+            for subscription in subscriptions:
+                subscription.mark_changed(entry.version)
         else:
-            entry.waiters.add(subscription)
+            entry.waiters.update(subscriptions)
+
+    def hook(
+        self, key: Hashable, fn: Callable[[], bytes], view: ViewCounters | None = None
+    ) -> RenderAhead:
+        """The ``on_change`` hook of the streams holding ``key``: one per key, so the hub hands
+        all of them to :meth:`render_ahead` in one call (``fn`` and ``view`` are the first
+        holder's: equal keys render equal bytes)."""
+        hook = self.hooks.get(key)
+        if hook is None:
+            hook = self.hooks[key] = RenderAhead(self, key, fn, view)
+        return hook
 
     def _start(
         self, key: Hashable, version: int, fn: Callable[[], bytes], view: ViewCounters | None
@@ -240,8 +271,8 @@ class SharedRenders:
 
 
 class RenderAhead:
-    """A subscription's ``on_change`` hook: :meth:`SharedRenders.render_ahead` for one key (a
-    ``functools.partial`` with its keywords costs twice the memory, for each open stream)."""
+    """The ``on_change`` hook of the subscriptions of one key (:meth:`SharedRenders.hook`):
+    :meth:`SharedRenders.render_ahead` for that key."""
 
     __slots__ = ("fn", "key", "shared", "view")
 
@@ -254,8 +285,8 @@ class RenderAhead:
     ) -> None:
         self.shared, self.key, self.fn, self.view = shared, key, fn, view
 
-    def __call__(self, subscription: Subscription, version: int) -> None:
-        self.shared.render_ahead(self.key, self.fn, subscription, version, view=self.view)
+    def __call__(self, subscriptions: list[Subscription], version: int) -> None:
+        self.shared.render_ahead(self.key, self.fn, subscriptions, version, view=self.view)
 
 
 def shared_renders(hub: Hub) -> SharedRenders:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
@@ -34,7 +35,6 @@ from realtime.counters import counters
 from realtime.relay.hub import Hub, Subscription
 from realtime.relay.registry import get_hub
 from realtime.rendering import (
-    RenderAhead,
     SharedRenders,
     release_request_thread,
     run_sync,
@@ -85,37 +85,36 @@ class StreamSpec:
 
 
 class _Schedule:
-    """When the stream must send something although nothing changed: heartbeats and refreshes."""
+    """When the stream must send something although nothing changed: heartbeats and refreshes.
 
-    __slots__ = ("_heartbeat", "_loop", "_refresh", "end_at", "heartbeat_at", "refresh_at")
+    Times are the event loop's; ``due`` is the earliest of them (``inf`` for never), the deadline
+    of the stream's next wait.
+    """
+
+    __slots__ = ("_heartbeat", "_loop", "_refresh", "due", "end_at", "heartbeat_at", "refresh_at")
 
     def __init__(
         self, heartbeat: float | None, refresh: float | None, max_age: float | None
     ) -> None:
         self._loop = asyncio.get_running_loop()
-        self._heartbeat, self._refresh = heartbeat or None, refresh or None
+        self._heartbeat = heartbeat or math.inf
+        self._refresh = refresh or math.inf
         now = self._loop.time()
-        self.heartbeat_at = now + (self._heartbeat or float("inf"))
-        self.refresh_at = now + (self._refresh or float("inf"))
-        self.end_at = now + (max_age or float("inf"))
+        self.heartbeat_at = now + self._heartbeat
+        self.refresh_at = now + self._refresh
+        self.end_at = now + (max_age or math.inf)
+        self.due = min(self.heartbeat_at, self.refresh_at, self.end_at)
 
-    def timeout(self) -> float | None:
-        """Seconds until the next heartbeat, refresh or the end is due; ``None`` for never."""
-        due = min(self.heartbeat_at, self.refresh_at, self.end_at)
-        return None if due == float("inf") else max(0.0, due - self._loop.time())
+    def now(self) -> float:
+        return self._loop.time()
 
-    def aged(self) -> bool:
-        return self._loop.time() >= self.end_at
-
-    def refresh_due(self) -> bool:
-        return self._loop.time() >= self.refresh_at
-
-    def sent(self, *, refreshed: bool) -> None:
-        """Something was sent now (a refresh, if ``refreshed``): the next heartbeat waits again."""
-        now = self._loop.time()
-        self.heartbeat_at = now + (self._heartbeat or float("inf"))
-        if refreshed and self._refresh:
+    def sent(self, now: float, *, refreshed: bool) -> None:
+        """Something was sent at ``now`` (a refresh, if ``refreshed``): the next heartbeat waits
+        again."""
+        self.heartbeat_at = now + self._heartbeat
+        if refreshed:
             self.refresh_at = now + self._refresh
+        self.due = min(self.heartbeat_at, self.refresh_at, self.end_at)
 
 
 class StreamLoop:
@@ -159,25 +158,31 @@ class StreamLoop:
                     return
                 release_request_thread()
                 if spec.key is not None:
-                    subscription.on_change = RenderAhead(shared, spec.key, spec.render, view)
+                    subscription.on_change = shared.hook(spec.key, spec.render, view)
                 body = await self._render(subscription, spec.key, hub.version, hub)
                 yield body, True
                 schedule = _Schedule(self._heartbeat, spec.refresh_interval, spec.max_age)
+                # Each pass runs for every open stream on every notification: it takes the
+                # shortest way (no coroutine of its own to wait, a finished shared render taken
+                # as is, one look at the clock).
                 while True:
-                    woke = await subscription.wait(schedule.timeout())
+                    waiter = subscription.waiter(schedule.due)
+                    if waiter is not None:
+                        await waiter
                     if subscription.closed:
                         return
-                    controls, aged = subscription.take_controls(), schedule.aged()
-                    if controls or aged:
-                        ending = await self._recheck(controls)
+                    now = schedule.now()
+                    aged = now >= schedule.end_at
+                    if subscription.controls or aged:
+                        ending = await self._recheck(subscription.take_controls())
                         if ending is not None:
                             if ending:
                                 yield ending, False
                             return
                         if aged:
                             return
-                    if not woke:
-                        refresh = schedule.refresh_due()
+                    if not subscription.woken:  # the wait's deadline passed
+                        refresh = now >= schedule.refresh_at
                         if refresh:
                             # Time, not data, changed: a shared render of this version would be
                             # the same bytes again, so this one is rendered afresh (key None).
@@ -186,7 +191,7 @@ class StreamLoop:
                         else:
                             counters.heartbeats_sent += 1
                             yield HEARTBEAT, True
-                        schedule.sent(refreshed=refresh)
+                        schedule.sent(now, refreshed=refresh)
                         continue
                     changed, version, notices = subscription.consume()
                     sent = False
@@ -194,13 +199,17 @@ class StreamLoop:
                         yield await run_sync(partial(spec.render_notice, payload)), False
                         sent = True
                     if changed:
-                        rendered = await self._render(subscription, spec.key, version, hub)
+                        rendered = (
+                            None if spec.key is None else shared.ready(spec.key, version, view)
+                        )
+                        if rendered is None:
+                            rendered = await self._render(subscription, spec.key, version, hub)
                         if rendered != body:  # a change that left this view's bytes alone
                             body, sent = rendered, True
                             yield body, True  # returns once the bytes were handed to the server
                         counters.rendered(version)
                     if sent:
-                        schedule.sent(refreshed=False)
+                        schedule.sent(now, refreshed=False)
         except _Closed:
             return
         finally:

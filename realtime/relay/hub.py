@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -80,10 +81,10 @@ class Subscription:
         "control_topics",
         "controls",
         "deadline_tick",
+        "due",
         "notice_topics",
         "notices",
         "on_change",
-        "timed_out",
         "topics",
         "version",
     )
@@ -111,10 +112,11 @@ class Subscription:
         self._deadlines = deadlines
         self._hub = hub
         self.deadline_tick: int | None = None
-        self.timed_out = False
+        self.due = math.inf
         #: Called by the hub, instead of :meth:`mark_changed`, when a watched topic is published
         #: (shared renders use it to render first and wake the stream once the bytes are ready).
-        self.on_change: Callable[[Subscription, int], None] | None = None
+        #: Called once per notification with every subscription that has this same hook.
+        self.on_change: Callable[[list[Subscription], int], None] | None = None
 
     async def __aenter__(self) -> Subscription:
         hub = self._hub
@@ -141,6 +143,7 @@ class Subscription:
     def _leave(self, hub: Hub) -> None:
         counters.subscriptions -= 1
         hub._remove(self)
+        self._deadlines.disarm(self)
 
     @property
     def woken(self) -> bool:
@@ -156,8 +159,13 @@ class Subscription:
     def mark_changed(self, version: int) -> None:
         """Wake the stream: it needs a render started at hub ``version`` or later."""
         self.changed = True
-        self.version = max(self.version, version)
-        self._wake()
+        if version > self.version:
+            self.version = version
+        # _wake(), inlined: this runs for every stream on every notification.
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def add_notice(self, topic: str, payload: Any) -> None:
         if self.notices is None:
@@ -182,30 +190,35 @@ class Subscription:
         self._wake()
 
     def expire(self) -> None:
-        """The wait's timeout passed (called by :class:`Deadlines`)."""
-        self.timed_out = True
-        self._wake()
+        """The wait's deadline passed (called by :class:`Deadlines`): end the wait, unwoken."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def waiter(self, deadline: float = math.inf) -> asyncio.Future[None] | None:
+        """A future that is done once the subscription is woken (changed, noticed, closed) or the
+        loop time ``deadline`` has passed, whichever comes first; ``None`` when it is woken
+        already. Afterwards :attr:`woken` tells which.
+
+        The wait of a stream's loop: :meth:`wait` costs a coroutine more on every wake.
+        """
+        if self._woken:
+            return None
+        self._deadlines.arm(self, deadline)
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        return waiter
 
     async def wait(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait until changed, noticed or closed; ``False`` when ``timeout`` passed first."""
         if self._woken:
             return True
-        if timeout is not None:
-            if timeout <= 0:
-                return False
-            self._deadlines.arm(self, self._deadlines.now() + timeout)
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
-        try:
+        if timeout is not None and timeout <= 0:
+            return False
+        deadline = math.inf if timeout is None else self._deadlines.now() + timeout
+        waiter = self.waiter(deadline)
+        if waiter is not None:
             await waiter
-        finally:
-            self._waiter = None
-            self._deadlines.disarm(self)
-        if self.timed_out:
-            self.timed_out = False
-            if not (self.changed or self.notices or self.controls or self.closed):
-                self._woken = False
-                return False
-        return True
+        return self._woken
 
     def consume(self) -> tuple[bool, int, list[tuple[str, Any]]]:
         """Take what happened since the last call: (changed, version, notices)."""
@@ -315,21 +328,29 @@ class Hub:
         counters.notifications_received += 1
         counters.last_notification_at = time.monotonic()
         self.version += 1
-        changed = False
+        version, changed = self.version, False
+        # Subscriptions that share a hook (the streams of one shared render) are handed to it
+        # in one call: a call per subscription was most of a dispatch to 10,000 streams.
+        hooked: dict[Callable[[list[Subscription], int], None], list[Subscription]] = {}
         for subscription in self._matching(topic):
             if topic in subscription.control_topics:
                 subscription.add_control(topic)
             elif topic in subscription.notice_topics:
                 if payload is not None:
                     subscription.add_notice(topic, payload)
-            elif subscription.on_change is not None:
-                subscription.on_change(subscription, self.version)
-                changed = True
             else:
-                subscription.mark_changed(self.version)
                 changed = True
+                hook = subscription.on_change
+                if hook is None:
+                    subscription.mark_changed(version)
+                elif (group := hooked.get(hook)) is not None:
+                    group.append(subscription)
+                else:
+                    hooked[hook] = [subscription]
+        for hook, group in hooked.items():
+            hook(group, version)
         if changed:  # its latency runs until a stream has rendered it
-            counters.notified(self.version)
+            counters.notified(version)
 
     def _matching(self, topic: str) -> set[Subscription]:
         found = set(self._exact.get(topic, ()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 from realtime.relay.deadlines import RESOLUTION, Deadlines
 
@@ -86,3 +87,35 @@ async def test_an_earlier_deadline_rearms_the_timer() -> None:
     assert early.expired_at is not None
     assert late.expired_at is None
     deadlines.disarm(late)
+
+
+async def test_arming_later_keeps_the_bucket_and_moves_on_when_it_comes() -> None:
+    # A stream that woke for a change waits again with a later deadline: no bucket is touched
+    # then; the waiter moves to its new deadline's bucket when its old one comes.
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    waiter = Waiter(loop)
+    start = loop.time()
+    deadlines.arm(waiter, start + 0.02)
+    tick = waiter.deadline_tick
+    deadlines.arm(waiter, start + 0.08)
+    assert waiter.deadline_tick == tick
+    await asyncio.sleep(0.02 + 3 * RESOLUTION)
+    assert waiter.expired_at is None
+    assert waiter.deadline_tick is not None
+    assert waiter.deadline_tick > tick
+    await asyncio.sleep(0.06 + 3 * RESOLUTION)
+    assert waiter.expired_at is not None
+    assert waiter.expired_at >= start + 0.08
+
+
+async def test_arming_for_never_disarms() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    waiter = Waiter(loop)
+    deadlines.arm(waiter, loop.time() + 0.02)
+    deadlines.arm(waiter, math.inf)
+    assert waiter.deadline_tick is None
+    assert len(deadlines) == 0
+    await asyncio.sleep(0.02 + 3 * RESOLUTION)
+    assert waiter.expired_at is None

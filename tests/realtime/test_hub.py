@@ -314,3 +314,53 @@ async def test_a_subscription_not_made_by_a_hub_cannot_be_entered(hub: Hub) -> N
     with pytest.raises(RuntimeError, match=r"Hub\.subscribe"):
         async with loose:
             pass
+
+
+async def test_a_deadline_passed_while_busy_does_not_end_the_next_wait(hub: Hub) -> None:
+    # The first wait's deadline stays armed after the change woke it (a stream re-arms for later
+    # on every wake without moving buckets): it must not cut the next, longer wait short.
+    async with hub.subscribe(["t"]) as subscription:
+        hub.dispatch("t")
+        assert await subscription.wait(0.02) is True
+        subscription.consume()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        assert await subscription.wait(0.15) is False
+        assert loop.time() - start >= 0.15
+        hub.dispatch("t")
+        assert await subscription.wait(0.02) is True
+        subscription.consume()
+        with pytest.raises(TimeoutError):  # no deadline at all now
+            await asyncio.wait_for(subscription.wait(), 0.1)
+
+
+async def test_leaving_forgets_the_wait_deadline(hub: Hub) -> None:
+    async with hub.subscribe(["t"]) as subscription:
+        hub.dispatch("t")
+        assert await subscription.wait(5) is True
+    assert subscription.deadline_tick is None
+    assert hub._deadlines is not None
+    assert len(hub._deadlines) == 0
+
+
+async def test_subscriptions_sharing_a_hook_are_handed_to_it_in_one_call(hub: Hub) -> None:
+    calls: list[tuple[list[Subscription], int]] = []
+
+    def hook(subscriptions: list[Subscription], version: int) -> None:
+        calls.append((subscriptions, version))
+
+    async with (
+        hub.subscribe(["t"]) as a,
+        hub.subscribe(["t"]) as b,
+        hub.subscribe(["t"]) as plain,
+        hub.subscribe(["t"], notice_topics=["t.tab"]) as other_topic,
+    ):
+        a.on_change = b.on_change = hook
+        hub.dispatch("t")
+        assert len(calls) == 1
+        subscriptions, version = calls[0]
+        assert set(subscriptions) == {a, b}
+        assert version == hub.version
+        assert not woken(a)  # the hook wakes them (once their render is ready)
+        assert woken(plain)
+        assert woken(other_topic)

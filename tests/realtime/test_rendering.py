@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from functools import partial
 
 import pytest
 
@@ -46,7 +45,7 @@ def woken(subscription: Subscription) -> bool:
 def render_ahead(shared: SharedRenders, subscription: Subscription, render: Renderer) -> None:
     """Wire a subscription to shared renders of KEY, as StreamView does for a stream."""
     shared.hold(KEY)
-    subscription.on_change = partial(shared.render_ahead, KEY, render)
+    subscription.on_change = shared.hook(KEY, render)
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -134,3 +133,26 @@ async def test_releasing_the_last_holder_forgets_the_key(hub: Hub) -> None:
         await until(lambda: woken(subscription))
         await asyncio.sleep(0.05)
         assert render.calls == 1  # no follow-up render for a key nobody holds
+
+
+async def test_ready_takes_a_finished_fresh_render_without_waiting(hub: Hub) -> None:
+    shared, render = SharedRenders(), Renderer()
+    async with hub.subscribe(["t"]) as a, hub.subscribe(["t"]) as b:
+        render_ahead(shared, a, render)
+        render_ahead(shared, b, render)
+        assert shared.ready(KEY, 0) is None  # nothing rendered yet
+        render.gate.clear()
+        hub.dispatch("t")
+        await until(lambda: render.calls == 1)
+        assert shared.ready(KEY, hub.version) is None  # still running
+        render.gate.set()
+        await until(lambda: woken(a) and woken(b))
+        before = counters.renders_shared
+        assert shared.ready(KEY, hub.version + 1) is None  # older than that change
+        assert shared.ready(KEY, hub.version) == b"render 1"  # its first taker
+        assert shared.ready(KEY, hub.version) == b"render 1"  # shared
+        assert counters.renders_shared - before == 1
+        render.fail = True
+        hub.dispatch("t")
+        await until(lambda: render.calls == 2 and shared.entries[KEY].task.done())
+        assert shared.ready(KEY, hub.version) is None  # a failed render is never taken
