@@ -1,6 +1,7 @@
 """Fan-out: N open streams, single commands -> time until every stream has the patch; a burst.
 
-``python -m bench.fanout --n 100 --n 1000 [--peers realtime,realtime-2workers,stario,naive,floor]``
+``python -m bench.fanout --n 100 --n 1000 [--peers realtime,realtime-2workers,stario,naive,floor]
+[--repeat K]``
 
 Per peer and N: open N streams (wait for every initial render), record server RSS before and
 after, send 5 commands one at a time and time each one's arrival on every stream (p50/p99/max from
@@ -8,6 +9,10 @@ the POST, over all of them), then send 100 commands in 1 s and time until every 
 stream received and the renders the server performed (from ``realtime.stats()``; summed over the
 worker processes for ``realtime-2workers``, read from each worker's own stats port, as is RSS).
 PostgreSQL connections to the bench database are sampled throughout; the maximum is reported.
+
+With ``--repeat K`` the whole run (every N, every peer) is made K times in a row: the p99 of five
+commands is their slowest, and this 2-CPU machine's own pace moves by up to 2x between runs, so a
+ratio between two systems is given for each run (same run, same client) and as their median.
 """
 
 from __future__ import annotations
@@ -234,7 +239,7 @@ def row(r: dict[str, Any]) -> list[Any]:
     events = r.get("events_per_stream")
     converge = r.get("burst_converge_s")
     renders = r.get("burst_renders")
-    note = []
+    note = [f"run {r['run']}"] if r.get("run") else []
     if r.get("failed"):
         note.append(f"{r['failed']} streams failed to open")
     if r.get("received", r["n"]) < r["n"] - r.get("failed", 0):
@@ -283,11 +288,14 @@ COLUMNS = [
 def chart(results: list[dict[str, Any]]) -> Any:
     def draw(ax: Any) -> None:
         for name in PEERS:
-            points = [
-                (r["n"], r["p99"] * 1000) for r in results if r["peer"] == name and r.get("p99")
-            ]
-            if points:
-                xs, ys = zip(*sorted(points), strict=True)
+            by_n: dict[int, list[float]] = {}
+            for r in results:
+                if r["peer"] == name and r.get("p99"):
+                    by_n.setdefault(r["n"], []).append(r["p99"] * 1000)
+            if by_n:  # the median of the runs at each N
+                xs, ys = zip(
+                    *sorted((n, statistics.median(p99s)) for n, p99s in by_n.items()), strict=True
+                )
                 ax.plot(xs, ys, marker="o", label=name)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -300,14 +308,23 @@ def chart(results: list[dict[str, Any]]) -> Any:
 
 
 def ratios(results: list[dict[str, Any]]) -> list[str]:
+    """realtime's p99 against each other peer's, per N: of each run, and their median."""
+    by = {(r.get("run", 1), r["peer"], r["n"]): r for r in results if r.get("p99")}
+    found: dict[tuple[str, int], list[float]] = {}
+    for (run, peer, n), r in sorted(by.items()):
+        if peer != "realtime":
+            continue
+        for other in DEFAULT_PEERS[1:]:
+            o = by.get((run, other, n))
+            if o:
+                found.setdefault((other, n), []).append(r["p99"] / o["p99"])
     notes = []
-    by = {(r["peer"], r["n"]): r for r in results if r.get("p99")}
-    for (peer, n), r in sorted(by.items()):
-        if peer == "realtime":
-            for other in DEFAULT_PEERS[1:]:
-                o = by.get((other, n))
-                if o:
-                    notes.append(f"N={n}: {other} p99 / realtime p99 = {o['p99'] / r['p99']:.2f}x")
+    for (other, n), values in sorted(found.items(), key=lambda item: (item[0][1], item[0][0])):
+        each = ", ".join(f"{v:.2f}" for v in values)
+        line = f"N={n}: realtime p99 / {other} p99 = {each}"
+        if len(values) > 1:
+            line += f" (median {statistics.median(values):.2f}, {len(values)} runs)"
+        notes.append(line)
     return notes
 
 
@@ -370,22 +387,33 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         help="gc.set_threshold() for every server and the load generator ('' for the defaults)",
     )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every timeout")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="make the whole run this many times (ratios per run)"
+    )
     parser.add_argument("--name", default="fanout", help="result file name")
     args = parser.parse_args(argv)
     sizes = args.n or list(FULL_SIZES)
     os.environ[GC_ENV] = args.gc_threshold  # inherited by every server the run starts
     thresholds = apply_gc_threshold(args.gc_threshold)
     prepare_database()
-    results = asyncio.run(
-        run(
-            sizes,
-            args.peers.split(","),
-            burst=args.burst,
-            singles=args.singles,
-            caps=parse_caps(args.max),
-            scale=args.scale,
+    results = []
+    for repeat in range(1, args.repeat + 1):
+        if args.repeat > 1:
+            print(f"fanout: run {repeat} of {args.repeat}", flush=True)
+        made = asyncio.run(
+            run(
+                sizes,
+                args.peers.split(","),
+                burst=args.burst,
+                singles=args.singles,
+                caps=parse_caps(args.max),
+                scale=args.scale,
+            )
         )
-    )
+        if args.repeat > 1:
+            for r in made:
+                r["run"] = repeat
+        results += made
     notes = [f"{name}: {PEERS[name].description}" for name in args.peers.split(",")]
     notes += [
         f"Latency: {SINGLES} single commands per N, one at a time, each timed from the moment its POST is sent until the patch is parsed on each stream, by one client process (asyncio + aiohttp) on the same 2-CPU machine as the server: the client competes for CPU, so large-N numbers include client time.",

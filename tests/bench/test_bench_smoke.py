@@ -173,3 +173,32 @@ def test_notify_ceiling(tmp_path: Path) -> None:
     assert stuck["peak_usage"] > 0
     assert stuck["stuck_delivered"] == stuck["transactions"] == 200
     assert (tmp_path / "notify_ceiling.md").read_text().startswith("# NOTIFY")
+
+
+def test_fanout_repeated_gives_the_floor_ratio_of_each_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_bench(
+        tmp_path,
+        "bench.fanout",
+        *("--n", "20", "--burst", "0", "--singles", "2", "--peers", "floor,realtime"),
+        *("--repeat", "2", "--name", "fanout-floor-ratio"),
+    )
+    results = json.loads((tmp_path / "fanout-floor-ratio.json").read_text())["raw"]
+    assert sorted((r["run"], r["peer"]) for r in results) == [
+        (1, "floor"),
+        (1, "realtime"),
+        (2, "floor"),
+        (2, "realtime"),
+    ]
+    table = (tmp_path / "fanout-floor-ratio.md").read_text()
+    assert "N=20: realtime p99 / floor p99 = " in table
+    assert "(median " in table
+    assert "run 2" in table
+    # The report's #17 target reads the ratio of each run.
+    from bench import report
+
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    by = {(r["run"], r["peer"]): r["p99"] for r in results}
+    expected = [by[run, "realtime"] / by[run, "floor"] for run in (1, 2)]
+    assert report._floor_ratios("fanout-floor-ratio", sizes=(20,)) == {20: expected}
