@@ -75,11 +75,14 @@ def test_fanout(tmp_path: Path) -> None:
     # Two uvicorn workers behind one port: a LISTEN connection each, the streams split between
     # them, every notification reaching both, the counters summed over both.
     two = next(r for r in results if r["peer"] == "realtime-2workers")
-    assert two["pg_peak"].get("realtime-listener") == 2
     workers = two["stats"]["workers"]
     assert len({w["pid"] for w in workers}) == 2
     assert sum(w["open_streams"] for w in workers) == two["stats"]["open_streams"] == 20
-    assert two["burst_notifications"] == 2 * 10
+    # The kernel picks the worker of each connection: now and then all 20 land on one, whose
+    # listener is then the only one (a process listens once it has a stream).
+    holding = sum(1 for w in workers if w["open_streams"])
+    assert two["pg_peak"].get("realtime-listener") == holding
+    assert two["burst_notifications"] == holding * 10
     assert 0 < two["burst_renders"] <= two["burst_notifications"]
     if "stario" in peers:
         # Stario: one read and render per command, handed to every stream by its Relay; the
