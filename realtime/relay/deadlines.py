@@ -8,10 +8,10 @@ garbage collector. Here deadlines are rounded *up* to :data:`RESOLUTION` and gro
 under a single loop timer: arming or disarming a wait is a set insertion or removal.
 
 A stream that wakes for a change waits again at once, with a later deadline. Moving it to a later
-bucket on every wake cost a quarter of a wake's own work, so a waiter keeps the bucket it is in
-while its new deadline (``due``) is later: when that bucket's time comes, a waiter whose ``due``
-has not passed goes to the bucket of its ``due`` instead of expiring. An idle stream is thus
-moved once per deadline, not once per wake.
+bucket on every wake (a removal and an insertion) was 4 % of a notification's work at 10,000
+streams (py-spy), so a waiter keeps the bucket it is in while its new deadline (``due``) is later:
+when that bucket's time comes, a waiter whose ``due`` has not passed goes to the bucket of its
+``due`` instead of expiring. An idle stream is thus moved once per deadline, not once per wake.
 """
 
 from __future__ import annotations
