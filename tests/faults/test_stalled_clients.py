@@ -62,14 +62,17 @@ def test_stalled_clients_are_disconnected_for_real(
             )
             stalled.append(client)
         ports = {client.getsockname()[1] for client in stalled}
-        # Each stream subscribes before its first render: once a client has bytes waiting (not
-        # read, only peeked at), its stream will be woken by the changes below. On a busy
-        # machine a fixed pause was not always enough: a stream that opened after the last
-        # change had one render to send, never blocked, and was never found stalled.
+        # A stream subscribes (and its process starts listening) before its first render: once
+        # a client has the first event's bytes waiting (peeked at, not read; the headers come
+        # earlier), its stream is woken by the changes below. A fixed pause was not always
+        # enough on a busy machine: the changes were published before the listener listened,
+        # the stream's first render held them all, it never blocked and was never found stalled.
         deadline = time.monotonic() + 30
         for client in stalled:
-            client.settimeout(max(0.1, deadline - time.monotonic()))
-            assert client.recv(1, socket.MSG_PEEK), "the stream ended before its first render"
+            client.settimeout(30)
+            while b"data:" not in client.recv(4096, socket.MSG_PEEK):
+                assert time.monotonic() < deadline, "no stream sent its first render in 30 s"
+                time.sleep(0.02)
         for i in range(12):  # more renders than the buffers hold
             add(server.url, f"change {i}")
         assert server_sockets_to(server, ports) == STALLED
