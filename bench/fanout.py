@@ -307,18 +307,24 @@ def chart(results: list[dict[str, Any]]) -> Any:
     return draw
 
 
-def ratios(results: list[dict[str, Any]]) -> list[str]:
-    """realtime's p99 against each other peer's, per N: of each run, and their median."""
-    by = {(r.get("run", 1), r["peer"], r["n"]): r for r in results if r.get("p99")}
+def p99_ratios(results: list[dict[str, Any]]) -> dict[tuple[str, int], list[float]]:
+    """realtime's p99 over each other peer's, per (peer, N): one ratio per run (same run)."""
+    by = {(r.get("run", 1), r["peer"], r["n"]): r["p99"] for r in results if r.get("p99")}
     found: dict[tuple[str, int], list[float]] = {}
-    for (run, peer, n), r in sorted(by.items()):
+    for (run, peer, n), p99 in sorted(by.items()):
         if peer != "realtime":
             continue
         for other in DEFAULT_PEERS[1:]:
-            o = by.get((run, other, n))
-            if o:
-                found.setdefault((other, n), []).append(r["p99"] / o["p99"])
+            theirs = by.get((run, other, n))
+            if theirs:
+                found.setdefault((other, n), []).append(p99 / theirs)
+    return found
+
+
+def ratios(results: list[dict[str, Any]]) -> list[str]:
+    """realtime's p99 against each other peer's, per N: of each run, and their median."""
     notes = []
+    found = p99_ratios(results)
     for (other, n), values in sorted(found.items(), key=lambda item: (item[0][1], item[0][0])):
         each = ", ".join(f"{v:.2f}" for v in values)
         line = f"N={n}: realtime p99 / {other} p99 = {each}"

@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.commands import CEILING
 from bench.common import RESULTS, markdown_table, percentile
+from bench.fanout import p99_ratios
 
 
 def _load(name: str) -> Any:
@@ -153,14 +154,8 @@ def floor_ratio_targets() -> list[list[str]]:
 
 def _floor_ratios(name: str, sizes: tuple[int, ...] = (1000, 10000)) -> dict[int, list[float]]:
     """realtime's fan-out p99 over the floor's, per N of ``sizes``, one per run."""
-    runs = [r for r in (_load(name) or {}).get("raw", []) if r.get("p99")]
-    by = {(r.get("run", 1), r["peer"], r["n"]): r["p99"] for r in runs}
-    ratios: dict[int, list[float]] = {}
-    for (run, peer, n), p99 in sorted(by.items()):
-        floor = by.get((run, "floor", n))
-        if peer == "realtime" and floor and n in sizes:
-            ratios.setdefault(n, []).append(p99 / floor)
-    return ratios
+    found = p99_ratios((_load(name) or {}).get("raw", []))
+    return {n: values for (peer, n), values in found.items() if peer == "floor" and n in sizes}
 
 
 def command_ratio_targets(raw: list[dict[str, Any]]) -> list[list[str]]:

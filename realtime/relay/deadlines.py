@@ -61,7 +61,7 @@ class Deadlines:
         if when == math.inf:
             self.disarm(waiter)
             return
-        tick = math.ceil(when / RESOLUTION)
+        tick = _tick(when)
         armed = waiter.deadline_tick
         if armed is not None:
             if armed <= tick:
@@ -101,8 +101,13 @@ class Deadlines:
             for waiter in self._buckets.pop(heapq.heappop(self._ticks), ()):
                 waiter.deadline_tick = None
                 if waiter.due > now:  # armed again for later since it was put here
-                    self._insert(waiter, math.ceil(waiter.due / RESOLUTION))
+                    self._insert(waiter, _tick(waiter.due))
                 else:
                     waiter.expire()
         if self._ticks:  # also when the loop's clock fired a hair early: armed again for it
             self._schedule(self._ticks[0])
+
+
+def _tick(when: float) -> int:
+    """The bucket of loop time ``when``: rounded up, never early."""
+    return math.ceil(when / RESOLUTION)

@@ -152,6 +152,10 @@ class Subscription:
 
     def _wake(self) -> None:
         self._woken = True
+        self._end_wait()
+
+    def _end_wait(self) -> None:
+        """End the stream's wait, if it is waiting."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -161,7 +165,7 @@ class Subscription:
         self.changed = True
         if version > self.version:
             self.version = version
-        # _wake(), inlined: this runs for every stream on every notification.
+        # _wake() and _end_wait(), inlined: this runs for every stream on every notification.
         self._woken = True
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -191,9 +195,7 @@ class Subscription:
 
     def expire(self) -> None:
         """The wait's deadline passed (called by :class:`Deadlines`): end the wait, unwoken."""
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._end_wait()
 
     def waiter(self, deadline: float = math.inf) -> asyncio.Future[None] | None:
         """A future that is done once the subscription is woken (changed, noticed, closed) or the
