@@ -15,6 +15,19 @@ from realtime.sending import _stall_watch, send_pieces
 from realtime.stream_loop import Piece
 
 
+async def pieces() -> AsyncIterator[Piece]:
+    """A stream that always has one more event."""
+    while True:
+        yield b"data: x\n\n", False
+
+
+async def stop_reading(stall_timeout: float) -> None:
+    """A client that takes one chunk, then reads no more."""
+    body = send_pieces(pieces(), encoder=None, stall_timeout=stall_timeout, scope=None)
+    await body.__anext__()
+    await asyncio.sleep(5)
+
+
 async def test_without_a_connection_to_abort_the_stream_and_its_task_end() -> None:
     ended = asyncio.Event()
 
@@ -58,10 +71,6 @@ async def test_the_streams_of_a_loop_share_one_stall_timer() -> None:
         armed.append(when)
         return call_at(when, *args, **kwargs)
 
-    async def pieces() -> AsyncIterator[Piece]:
-        while True:
-            yield b"data: x\n\n", False
-
     async def reader(events: int) -> int:
         body = send_pieces(pieces(), encoder=None, stall_timeout=0.1, scope=None)
         read = 0
@@ -71,11 +80,6 @@ async def test_the_streams_of_a_loop_share_one_stall_timer() -> None:
                 await body.aclose()
         return read
 
-    async def staller() -> None:
-        body = send_pieces(pieces(), encoder=None, stall_timeout=0.1, scope=None)
-        await body.__anext__()
-        await asyncio.sleep(5)  # stops reading
-
     loop.call_at = counting_call_at  # type: ignore[method-assign]
     try:
         assert await asyncio.gather(*(reader(100) for _ in range(100))) == [100] * 100
@@ -83,7 +87,7 @@ async def test_the_streams_of_a_loop_share_one_stall_timer() -> None:
         assert watch.sending == {}, "no send left in progress"
 
         before = counters.stalled_disconnects
-        stalling = asyncio.create_task(staller())
+        stalling = asyncio.create_task(stop_reading(0.1))
         assert await reader(1000) == 1000  # another stream goes on meanwhile
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(stalling, 2)
@@ -94,10 +98,6 @@ async def test_the_streams_of_a_loop_share_one_stall_timer() -> None:
 
 
 def test_a_closed_loop_is_not_kept_alive_by_its_stall_watch() -> None:
-    async def pieces() -> AsyncIterator[Piece]:
-        while True:
-            yield b"data: x\n\n", False
-
     async def one_send() -> None:
         body = send_pieces(pieces(), encoder=None, stall_timeout=30, scope=None)
         await body.__anext__()
@@ -123,21 +123,12 @@ async def test_a_check_run_early_still_ends_the_stalled_stream() -> None:
         # wait (up, to a millisecond) cannot hide it.
         return call_at(when - 0.01, *args, **kwargs)
 
-    async def pieces() -> AsyncIterator[Piece]:
-        while True:
-            yield b"data: x\n\n", False
-
-    async def staller() -> None:
-        body = send_pieces(pieces(), encoder=None, stall_timeout=0.05, scope=None)
-        await body.__anext__()
-        await asyncio.sleep(5)  # stops reading
-
     loop.call_at = early_call_at  # type: ignore[method-assign]
     try:
         before = counters.stalled_disconnects
         for _ in range(2):  # the first, then one after it: the watch is still alive
             with pytest.raises(asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.create_task(staller()), 2)
+                await asyncio.wait_for(asyncio.create_task(stop_reading(0.05)), 2)
         assert counters.stalled_disconnects == before + 2
     finally:
         loop.call_at = call_at  # type: ignore[method-assign]
