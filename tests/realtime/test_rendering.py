@@ -62,6 +62,7 @@ async def test_one_render_wakes_every_subscriber_with_the_bytes_ready(hub: Hub) 
         render_ahead(shared, b, render)
         before = counters.renders, counters.renders_shared
         hub.dispatch("t")
+        await until(lambda: render.calls == 1)
         await asyncio.sleep(0.05)
         # The render started at once; nobody is woken to wait for it.
         assert render.calls == 1
