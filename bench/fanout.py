@@ -145,6 +145,7 @@ async def measure(
                 # Single commands, one at a time: each one's arrival on every stream.
                 lat: list[float] = []
                 received = []
+                slowest = []  # each command's slowest stream: is one command the tail?
                 for k in range(singles):
                     marks = streams.marks()
                     t0 = time.perf_counter()
@@ -161,11 +162,13 @@ async def measure(
                         if len(c.arrivals) > marks[i]
                     ]
                     received.append(len(got))
+                    slowest.append(max(got, default=None))
                     lat += got
                     await asyncio.sleep(0.5)
                 result["received"] = min(received)
                 result["p50"], result["p99"] = percentile(lat, 50), percentile(lat, 99)
                 result["max"] = max(lat) if lat else None
+                result["singles_max"] = slowest
 
                 # A burst: BURST commands in one second.
                 if burst:
@@ -248,6 +251,10 @@ def row(r: dict[str, Any]) -> list[Any]:
         "failed", 0
     ):
         note.append(f"burst: {r['burst_converged']} converged in time")
+    slowest = [t for t in r.get("singles_max") or [] if t is not None]
+    if len(slowest) > 2 and max(slowest) > 2 * statistics.median(slowest):
+        each = ", ".join(ms(t) for t in slowest)
+        note.append(f"one command is the tail: slowest stream of each, {each} ms")
     split = [w.get("open_streams", 0) for w in r.get("stats", {}).get("workers", [])]
     if split:
         note.append("streams per worker: " + " + ".join(map(str, split)))

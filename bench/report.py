@@ -10,6 +10,10 @@ from bench.commands import CEILING
 from bench.common import RESULTS, markdown_table, percentile
 from bench.fanout import p99_ratios
 
+Run = dict[str, Any]
+#: Two peers' results of one fan-out run (same run, same client), one pair per run.
+Pairs = list[tuple[Run, Run]]
+
 
 def _load(name: str) -> Any:
     path = RESULTS / f"{name}.json"
@@ -125,10 +129,10 @@ def targets() -> list[list[str]]:
 
 
 def floor_ratio_targets() -> list[list[str]]:
-    """Fan-out p99 against the floor's in the same run (#17), from the newest peers' run; of
-    each run and their median when it was repeated (``bench.fanout --repeat``)."""
+    """Fan-out p99 against the floor's in the same run (#17), from the newest fan-out run that has
+    both; of each run and their median when it was repeated (``bench.fanout --repeat``)."""
     name, ratios = "", {}
-    for candidate in reversed(FANOUT_FILES):
+    for candidate in _newest_first(FANOUT_FILES):
         ratios = _floor_ratios(candidate)
         if ratios:
             name = candidate
@@ -273,23 +277,44 @@ def storm_targets() -> list[list[str]]:
     return rows
 
 
-#: Fan-out result files, the full run's first: a comparison of two peers takes both from one.
-#: Fan-out runs, oldest kind first: ``make bench``'s, the peers' run (Stario, two workers), and a
-#: repeated run against the floor (``--repeat``, for #17's ratio).
+#: Fan-out result files: ``make bench``'s, the peers' run (Stario, two workers), and a repeated
+#: run against the floor (``--repeat``, for #17's ratio). A comparison of two peers takes both
+#: from one file, the newest that has both.
 FANOUT_FILES = ("fanout", "fanout-peers", "fanout-floor-ratio")
 
 
-def _pair(
-    a: str, b: str, files: tuple[str, ...] = FANOUT_FILES
-) -> tuple[str, dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-    """``(file, a's runs by N, b's runs by N)`` from the first fan-out file that has both."""
-    for name in files:
+def _newest_first(names: tuple[str, ...]) -> list[str]:
+    """The result files of ``names`` that exist, the most recently measured first."""
+    dated = [(data["machine"]["date"], name) for name in names if (data := _load(name))]
+    return [name for _, name in sorted(dated, reverse=True)]
+
+
+def _pair(a: str, b: str, files: tuple[str, ...] = FANOUT_FILES) -> tuple[str, dict[int, Pairs]]:
+    """``(file, {N: [(a's run, b's run), ...]})`` from the newest fan-out file that has both: one
+    pair per run of a repeated ``bench.fanout`` (same run, same client)."""
+    for name in _newest_first(files):
         runs = [r for r in (_load(name) or {}).get("raw", []) if r.get("p99")]
-        first = {r["n"]: r for r in runs if r["peer"] == a}
-        second = {r["n"]: r for r in runs if r["peer"] == b}
-        if set(first) & set(second):
-            return name, first, second
-    return "", {}, {}
+        by = {(r.get("run", 1), r["peer"], r["n"]): r for r in runs}
+        pairs: dict[int, Pairs] = {}
+        for (run, peer, n), first in sorted(by.items()):
+            second = by.get((run, b, n))
+            if peer == a and second:
+                pairs.setdefault(n, []).append((first, second))
+        if pairs:
+            return name, pairs
+    return "", {}
+
+
+def _median_pair(pairs: Pairs) -> tuple[Run, Run, str]:
+    """The run whose p99 ratio (first over second) is the median, and that ratio as text (with
+    every run's when repeated)."""
+    ranked = sorted(pairs, key=lambda pair: pair[0]["p99"] / pair[1]["p99"])
+    first, second = ranked[(len(ranked) - 1) // 2]
+    ratio = f"{first['p99'] / second['p99']:.2f}"
+    if len(pairs) > 1:
+        each = ", ".join(f"{r['p99'] / s['p99']:.2f}" for r, s in pairs)
+        ratio += f" (median of {len(pairs)} runs: {each})"
+    return first, second, ratio
 
 
 def _ms(seconds: float) -> str:
@@ -297,17 +322,17 @@ def _ms(seconds: float) -> str:
 
 
 def stario() -> tuple[str, list[list[str]]]:
-    """Per N: this project against Stario (one process each)."""
-    name, ours, theirs = _pair("realtime", "stario")
+    """Per N: this project against Stario (one process each); the median run when repeated."""
+    name, pairs = _pair("realtime", "stario")
     rows = []
-    for n in sorted(set(ours) & set(theirs)):
-        r, s = ours[n], theirs[n]
+    for n, runs in sorted(pairs.items()):
+        r, s, ratio = _median_pair(runs)
         rows.append(
             [
                 f"{n:,}",
                 f"{_ms(r['p50'])} / {_ms(r['p99'])}",
                 f"{_ms(s['p50'])} / {_ms(s['p99'])}",
-                f"{r['p99'] / s['p99']:.2f}",
+                ratio,
                 f"{r.get('events_per_stream', 0):.0f} / {s.get('events_per_stream', 0):.0f}",
                 f"{r['rss_per_stream'] / 1024:.0f} / {s['rss_per_stream'] / 1024:.0f} KB",
             ]
@@ -316,17 +341,19 @@ def stario() -> tuple[str, list[list[str]]]:
 
 
 def workers() -> tuple[str, list[list[str]]]:
-    """Per N: this project in one process against two uvicorn workers behind one port."""
-    name, one, two = _pair("realtime", "realtime-2workers")
+    """Per N: this project in one process against two uvicorn workers behind one port; the
+    median run when repeated."""
+    name, pairs = _pair("realtime", "realtime-2workers")
     rows = []
-    for n in sorted(set(one) & set(two)):
-        r, t = one[n], two[n]
+    for n, runs in sorted(pairs.items()):
+        r, t, ratio = _median_pair(runs)
         split = " + ".join(str(w["open_streams"]) for w in t.get("stats", {}).get("workers", []))
         listeners = [x["pg_peak"].get("realtime-listener", 0) for x in (r, t)]
         rows.append(
             [
                 f"{n:,}",
                 f"{_ms(r['p99'])} / {_ms(t['p99'])}",
+                ratio,
                 f"{r.get('burst_renders', '—')} / {t.get('burst_renders', '—')}",
                 f"{listeners[0]} / {listeners[1]}",
                 f"{r['rss1'] / 2**20:.0f} / {t['rss1'] / 2**20:.0f} MB",
@@ -377,6 +404,7 @@ def main(argv: list[str] | None = None) -> str:
         columns = [
             "N",
             "p99: 1 process / 2 workers",
+            "p99 ratio (1 process / 2 workers)",
             "burst renders (summed)",
             "LISTEN connections",
             "RSS (workers summed)",
