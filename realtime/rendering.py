@@ -145,8 +145,8 @@ class SharedRenders:
         """
         if key is None:
             return await self._run(fn, view)
-        entry = self.entries.get(key)
-        if entry is not None and entry.version >= version and not _failed(entry.task):
+        entry = self._fresh(key, version)
+        if entry is not None:
             self._claim(entry, view)
             if entry.task.done():
                 return entry.task.result()
@@ -157,11 +157,19 @@ class SharedRenders:
         """The bytes of a finished render of ``key`` started at ``version`` or later, or ``None``
         (then :meth:`render`). The usual case after :meth:`render_ahead`, taken without the cost
         of a coroutine, for each of thousands of streams."""
-        entry = self.entries.get(key)
-        if entry is None or entry.version < version or not entry.task.done() or _failed(entry.task):
+        entry = self._fresh(key, version)
+        if entry is None or not entry.task.done():
             return None
         self._claim(entry, view)
         return entry.task.result()
+
+    def _fresh(self, key: Hashable, version: int) -> _Entry | None:
+        """The render of ``key`` started at ``version`` or later (running or done), unless it
+        failed."""
+        entry = self.entries.get(key)
+        if entry is None or entry.version < version or _failed(entry.task):
+            return None
+        return entry
 
     @staticmethod
     def _claim(entry: _Entry, view: ViewCounters | None) -> None:
