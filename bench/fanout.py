@@ -314,18 +314,27 @@ def chart(results: list[dict[str, Any]]) -> Any:
     return draw
 
 
+def same_run_pairs(
+    results: list[dict[str, Any]], a: str, b: str
+) -> dict[int, list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """Per N, peer ``a``'s and peer ``b``'s results of each run that has both (same run, same
+    client), in run order."""
+    by = {(r.get("run", 1), r["peer"], r["n"]): r for r in results if r.get("p99")}
+    pairs: dict[int, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for (run, peer, n), first in sorted(by.items()):
+        second = by.get((run, b, n))
+        if peer == a and second is not None:
+            pairs.setdefault(n, []).append((first, second))
+    return pairs
+
+
 def p99_ratios(results: list[dict[str, Any]]) -> dict[tuple[str, int], list[float]]:
     """realtime's p99 over each other peer's, per (peer, N): one ratio per run (same run)."""
-    by = {(r.get("run", 1), r["peer"], r["n"]): r["p99"] for r in results if r.get("p99")}
-    found: dict[tuple[str, int], list[float]] = {}
-    for (run, peer, n), p99 in sorted(by.items()):
-        if peer != "realtime":
-            continue
-        for other in DEFAULT_PEERS[1:]:
-            theirs = by.get((run, other, n))
-            if theirs:
-                found.setdefault((other, n), []).append(p99 / theirs)
-    return found
+    return {
+        (other, n): [ours["p99"] / theirs["p99"] for ours, theirs in pairs]
+        for other in DEFAULT_PEERS[1:]
+        for n, pairs in same_run_pairs(results, "realtime", other).items()
+    }
 
 
 def ratios(results: list[dict[str, Any]]) -> list[str]:

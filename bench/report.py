@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.commands import CEILING
 from bench.common import RESULTS, markdown_table, percentile
-from bench.fanout import p99_ratios
+from bench.fanout import same_run_pairs
 
 Run = dict[str, Any]
 #: Two peers' results of one fan-out run (same run, same client), one pair per run.
@@ -131,14 +131,10 @@ def targets() -> list[list[str]]:
 def floor_ratio_targets() -> list[list[str]]:
     """Fan-out p99 against the floor's in the same run (#17), from the newest fan-out run that has
     both; of each run and their median when it was repeated (``bench.fanout --repeat``)."""
-    name, ratios = "", {}
-    for candidate in _newest_first(FANOUT_FILES):
-        ratios = _floor_ratios(candidate)
-        if ratios:
-            name = candidate
-            break
+    name, pairs = _pair("realtime", "floor", sizes=(1000, 10000))
     rows = []
-    for n, values in sorted(ratios.items()):
+    for n, runs in sorted(pairs.items()):
+        values = [ours["p99"] / floor["p99"] for ours, floor in runs]
         median = statistics.median(values)
         each = ", ".join(f"{v:.2f}x" for v in values)
         measured = (
@@ -154,12 +150,6 @@ def floor_ratio_targets() -> list[list[str]]:
             ]
         )
     return rows
-
-
-def _floor_ratios(name: str, sizes: tuple[int, ...] = (1000, 10000)) -> dict[int, list[float]]:
-    """realtime's fan-out p99 over the floor's, per N of ``sizes``, one per run."""
-    found = p99_ratios((_load(name) or {}).get("raw", []))
-    return {n: values for (peer, n), values in found.items() if peer == "floor" and n in sizes}
 
 
 def command_ratio_targets(raw: list[dict[str, Any]]) -> list[list[str]]:
@@ -289,17 +279,16 @@ def _newest_first(names: tuple[str, ...]) -> list[str]:
     return [name for _, name in sorted(dated, reverse=True)]
 
 
-def _pair(a: str, b: str, files: tuple[str, ...] = FANOUT_FILES) -> tuple[str, dict[int, Pairs]]:
-    """``(file, {N: [(a's run, b's run), ...]})`` from the newest fan-out file that has both: one
-    pair per run of a repeated ``bench.fanout`` (same run, same client)."""
+def _pair(
+    a: str, b: str, files: tuple[str, ...] = FANOUT_FILES, sizes: tuple[int, ...] | None = None
+) -> tuple[str, dict[int, Pairs]]:
+    """``(file, {N: [(a's run, b's run), ...]})`` from the newest fan-out file that has both (at
+    an N of ``sizes``, if given): one pair per run of a repeated ``bench.fanout`` (same run, same
+    client)."""
     for name in _newest_first(files):
-        runs = [r for r in (_load(name) or {}).get("raw", []) if r.get("p99")]
-        by = {(r.get("run", 1), r["peer"], r["n"]): r for r in runs}
-        pairs: dict[int, Pairs] = {}
-        for (run, peer, n), first in sorted(by.items()):
-            second = by.get((run, b, n))
-            if peer == a and second:
-                pairs.setdefault(n, []).append((first, second))
+        pairs = same_run_pairs((_load(name) or {}).get("raw", []), a, b)
+        if sizes is not None:
+            pairs = {n: runs for n, runs in pairs.items() if n in sizes}
         if pairs:
             return name, pairs
     return "", {}

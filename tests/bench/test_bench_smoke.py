@@ -204,4 +204,8 @@ def test_fanout_repeated_gives_the_floor_ratio_of_each_run(
     monkeypatch.setattr(report, "RESULTS", tmp_path)
     by = {(r["run"], r["peer"]): r["p99"] for r in results}
     expected = [by[run, "realtime"] / by[run, "floor"] for run in (1, 2)]
-    assert report._floor_ratios("fanout-floor-ratio", sizes=(20,)) == {20: expected}
+    name, pairs = report._pair("realtime", "floor", sizes=(20,))
+    assert name == "fanout-floor-ratio"
+    assert {n: [r["p99"] / f["p99"] for r, f in runs] for n, runs in pairs.items()} == {
+        20: expected
+    }
