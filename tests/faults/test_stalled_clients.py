@@ -73,16 +73,19 @@ def test_stalled_clients_are_disconnected_for_real(
             while b"data:" not in client.recv(4096, socket.MSG_PEEK):
                 assert time.monotonic() < deadline, "no stream sent its first render in 30 s"
                 time.sleep(0.02)
-        for i in range(12):  # more renders than the buffers hold
-            add(server.url, f"change {i}")
         assert server_sockets_to(server, ports) == STALLED
-
-        deadline = time.monotonic() + STALL + 10
+        # Changes keep coming until the buffers are full (a render is ~0.5 MB, a socket's send
+        # buffer up to 4 MB) and every stalled connection is closed. A fixed dozen was not
+        # always enough on a busy machine: a stream coalesced several changes into one render.
+        changes = 0
+        deadline = time.monotonic() + 60
         while server_sockets_to(server, ports) and time.monotonic() < deadline:
+            add(server.url, f"change {changes}")
+            changes += 1
             time.sleep(0.1)
         left = server_sockets_to(server, ports)
         log = server.log_tail(2000)
-        print(f"server sockets left after {STALLED} stalled clients: {left}")
+        print(f"server sockets left after {STALLED} stalled clients and {changes} changes: {left}")
         assert left == 0, f"{left} connections of stalled clients still open:\n{log[-3000:]}"
         assert log.count("client stopped reading") == STALLED, log[-3000:]
         assert "Traceback" not in log, log[-3000:]

@@ -20,8 +20,10 @@ from tests.realtime.helpers import FakeBackend
 
 @pytest.fixture(autouse=True)
 def own_hubs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only this module's hubs exist while it runs (close_all_hubs must not end live servers')."""
+    """Only this module's hubs exist while it runs (close_all_hubs must not end live servers'),
+    and their closing tasks stay out of the process's set."""
     monkeypatch.setattr(registry, "_hubs", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(registry, "_closing", set())
 
 
 @pytest.fixture

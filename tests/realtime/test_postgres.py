@@ -187,7 +187,10 @@ async def test_shutdown_stops_the_listener(monkeypatch: pytest.MonkeyPatch) -> N
 
     from realtime.relay import registry
 
+    # A registry of its own (hubs and closing tasks), whatever earlier tests left in the
+    # process's: CI once found a finished closing task from elsewhere in the set.
     monkeypatch.setattr(registry, "_hubs", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(registry, "_closing", set())
     loop = asyncio.get_running_loop()
     hub = registry._hubs[loop] = Hub(PostgresBackend(), loop)
     async with hub.subscribe(["groups"]) as subscription:
@@ -197,12 +200,15 @@ async def test_shutdown_stops_the_listener(monkeypatch: pytest.MonkeyPatch) -> N
         registry.close_all_hubs()  # what SIGTERM runs (see realtime.lifecycle)
         assert await subscription.wait(1)
         assert subscription.closed
+        [closing] = registry._closing  # Hub.aclose, held until it is done
         for _ in range(100):
             if pid not in await listener_pids_now():
                 break
             await asyncio.sleep(0.05)
         else:
             raise AssertionError("the listener's connection is still open after shutdown")
+    # The server may drop the connection before Hub.aclose returns: wait for it.
+    await asyncio.wait_for(closing, 5)
     assert hub.backend.connection is None  # type: ignore[attr-defined]
     assert not registry._closing
 
