@@ -18,6 +18,7 @@ from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.templatetags.admin_list import search_form
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponseBadRequest
@@ -109,9 +110,9 @@ class _AdminStream(StreamView):
 
 
 class ChangeListStream(_AdminStream):
-    """The rows and the paginator of one changelist page, as the page's query asks for them
-    (filters, search, ordering, page). Staff with the same query and the same rights on the model
-    share one render."""
+    """The rows, the paginator and the search bar's count of one changelist page, as the page's
+    query asks for them (filters, search, ordering, page). Staff with the same query and the same
+    rights on the model share one render."""
 
     template_name = "realtime/admin/live_change_list.html"
 
@@ -151,8 +152,13 @@ class ChangeListStream(_AdminStream):
         return cast(LiveOptions, self.model_admin).live_render_key(self.request, self.page_params())
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        changelist = self.changelist()
         return super().get_context_data(
-            cl=self.changelist(), opts=self.model_admin.model._meta, **kwargs
+            cl=changelist,
+            opts=self.model_admin.model._meta,
+            # The search bar's count (the stock search_form tag's context), when it has one.
+            realtime_search=search_form(changelist) if changelist.search_fields else None,
+            **kwargs,
         )
 
     def render_stream(self) -> bytes:

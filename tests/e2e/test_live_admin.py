@@ -3,7 +3,8 @@ Carol, each in a browser context of their own, on the demo's ``TicketAdmin``.
 
 - A changelist follows changes made anywhere (another user's change form, a save in this test's
   process) within a second, with its filter kept, the ticked rows still ticked (on the same
-  objects, wherever they moved) and the picked action kept.
+  objects, wherever they moved), the picked action kept, the search bar's count following and
+  what is typed in the bar left alone.
 - A change form shows who else has it open, and stops when they leave.
 - The stale-edit guard: a change form opened before someone else's save says so live, a save from
   it is refused with the difference and writes nothing, and "Save mine anyway" writes on purpose.
@@ -179,11 +180,18 @@ def test_the_changelist_follows_changes_with_its_filter_ticks_and_action(
     agent.page.locator("select[name=action]").select_option("delete_selected")
     expect(agent.page.locator(".action-counter")).to_have_text("2 of 4 selected")
 
-    def still_picked(shown: int) -> None:
+    # Typed in the search bar, not sent: renders never touch it, only its count.
+    agent.page.locator("#searchbar").fill("typed, not sent")
+    search_count = agent.page.locator("#changelist-search span.small.quiet")
+    expect(search_count).to_have_text("4 results (5 total)")
+
+    def still_picked(shown: int, total: int) -> None:
         assert sorted(ticked(agent)) == ["Bravo", "Charlie"], "the ticks stay on their objects"
         expect(agent.page.locator("select[name=action]")).to_have_value("delete_selected")
         # The stock counter counts the rows the list has now (realtime/admin/changelist.js).
         expect(agent.page.locator(".action-counter")).to_have_text(f"2 of {shown} selected")
+        expect(search_count).to_have_text(f"{shown} results ({total} total)")
+        expect(agent.page.locator("#searchbar")).to_have_value("typed, not sent")
 
     latencies: dict[str, float] = {}
 
@@ -194,7 +202,7 @@ def test_the_changelist_follows_changes_with_its_filter_ticks_and_action(
     make_ticket(alice, "Echo, new and open")
     latencies["a ticket created by the ORM"] = seen_at(agent, "Echo") - start
     assert subjects(agent) == ["Echo, new and open", "Delta", "Charlie", "Bravo", "Alpha"]
-    still_picked(5)
+    still_picked(5, 6)
 
     # Another staff user's save through the admin's change form: Alpha, closed, leaves the list.
     watch(agent, "Alpha closed", ROW_GONE, "Alpha")
@@ -208,7 +216,7 @@ def test_the_changelist_follows_changes_with_its_filter_ticks_and_action(
     click_to_gone = gone - clicked
     expect(carol.page.locator(".messagelist")).to_contain_text("was changed successfully")
     assert subjects(agent) == ["Echo, new and open", "Delta", "Charlie", "Bravo"]
-    still_picked(4)
+    still_picked(4, 6)
 
     # A ticked row moves: Bravo's note, saved in this process, puts it on top (newest first).
     watch(agent, "Bravo on top", ON_TOP, "Bravo")
@@ -218,7 +226,7 @@ def test_the_changelist_follows_changes_with_its_filter_ticks_and_action(
     bravo.save()
     latencies["a ticked ticket edited by the ORM"] = seen_at(agent, "Bravo on top") - start
     assert subjects(agent) == ["Bravo", "Echo, new and open", "Delta", "Charlie"]
-    still_picked(4)
+    still_picked(4, 6)
     expect(row(agent, "Zulu was closed")).to_have_count(0)  # the filter held throughout
 
     agent.page.screenshot(path=str(artifacts / "live-admin-changelist.png"), full_page=True)

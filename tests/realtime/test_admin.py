@@ -344,6 +344,34 @@ def test_the_changelist_stream_follows_every_change_with_the_page_query(
         stream.next_event(rows_showing(), timeout=2)
 
 
+def search_count(html_text: str, where: str = 'id="realtime-admin-search-count" hidden>') -> str:
+    """The search bar's count span after ``where`` ("" when there is none)."""
+    found = re.search(re.escape(where) + r'\s*(<span class="small quiet">.*?</span>)?', html_text)
+    assert found is not None, html_text
+    return found.group(1) or ""
+
+
+def test_the_changelist_stream_carries_the_search_bar_count(server: LiveServer) -> None:
+    client, session = logged_in(staff("ann", "view_note"))
+    Note.objects.create(title="Alpha")
+    Note.objects.create(title="Zulu")
+    with open_stream(server.url + LIVE + "?q=a", cookies=session) as stream:
+        first = stream.next_event(rows_showing("Alpha"), timeout=5)
+        # The stock search bar's own markup for the same query, to the byte.
+        page = client.get(CHANGELIST + "?q=a").content.decode()
+        assert search_count(page, where='value="Search">') == search_count(first.elements)
+        assert html.unescape(re.sub("<[^>]+>", "", search_count(first.elements))) == (
+            "1 result (2 total)"
+        )
+        Note.objects.create(title="Bravo")
+        later = stream.next_event(rows_showing("Alpha", "Bravo"), timeout=2)
+        assert re.sub("<[^>]+>", "", search_count(later.elements)) == "2 results (3 total)"
+    # Nothing narrows the list: no count, as on the stock page.
+    with open_stream(server.url + LIVE, cookies=session) as stream:
+        every = stream.next_event(lambda e: "realtime-admin-results" in e.elements, timeout=5)
+        assert search_count(every.elements) == ""
+
+
 def test_the_changelist_stream_paginates_like_the_page(server: LiveServer) -> None:
     _, session = logged_in(staff("ann", "view_note"))
     for i in range(7):

@@ -9,11 +9,36 @@
  * loaded without rows); and recounts after every render of the rows, with the total that render
  * carries (data-result-count on #realtime-admin-results).
  *
+ * The search bar's count ("2 results (5 total)") comes with every render too, hidden
+ * (#realtime-admin-search-count); it replaces the bar's, and nothing else of the bar (what the user
+ * is typing stays).
+ *
  * Loaded after actions.js and before the page has loaded (a plain script in the head), so the
- * stock start-up calls the wrapped Actions. Nothing here runs without actions.js.
+ * stock start-up calls the wrapped Actions. The actions part runs only with actions.js.
  */
 "use strict";
 {
+    let recount = null; // set below when the page has the stock actions.js
+
+    const searchCount = function () {
+        const fresh = document.getElementById("realtime-admin-search-count");
+        const submit = document.querySelector("#changelist-search input[type=submit]");
+        if (!fresh || !submit) {
+            return;
+        }
+        const shown = submit.parentElement.querySelector(":scope > span.small.quiet");
+        const now = fresh.querySelector("span.small.quiet");
+        if (shown && now && shown.outerHTML === now.outerHTML) {
+            return;
+        }
+        if (shown) {
+            shown.remove();
+        }
+        if (now) {
+            submit.after(now.cloneNode(true));
+        }
+    };
+
     const stock = window.Actions;
     if (typeof stock === "function") {
         const checkboxes = () =>
@@ -32,7 +57,7 @@
             return stock(rows, options);
         };
 
-        const recount = function () {
+        recount = function () {
             const results = document.getElementById("realtime-admin-results");
             const counter = document.querySelector("span.action-counter");
             if (!results || !counter) {
@@ -63,22 +88,28 @@
             // actions.js recounts on pageshow (a page restored from the back/forward cache).
             window.dispatchEvent(new PageTransitionEvent("pageshow"));
         };
+    }
 
-        const watch = function () {
-            const results = document.getElementById("realtime-admin-results");
-            if (results) {
-                new MutationObserver(recount).observe(results, {
-                    childList: true,
-                    subtree: true,
-                    attributes: true,
-                    attributeFilter: ["data-result-count"],
-                });
-            }
-        };
-        if (document.readyState === "loading") {
-            document.addEventListener("DOMContentLoaded", watch);
-        } else {
-            watch();
+    const rendered = function () {
+        searchCount();
+        if (recount) {
+            recount();
         }
+    };
+    const watch = function () {
+        const results = document.getElementById("realtime-admin-results");
+        if (results) {
+            new MutationObserver(rendered).observe(results, {
+                childList: true,
+                subtree: true,
+                attributes: true,
+                attributeFilter: ["data-result-count"],
+            });
+        }
+    };
+    if (document.readyState === "loading") {
+        document.addEventListener("DOMContentLoaded", watch);
+    } else {
+        watch();
     }
 }
